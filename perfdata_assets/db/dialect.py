@@ -1,0 +1,63 @@
+"""The few SQL fragments that differ between PostgreSQL and SQLite.
+
+Everything else perfdata runs is the same text on both (``ON CONFLICT``,
+``->>``, ``IS DISTINCT FROM``, CTEs), so each query is written once, in the
+module of the asset that owns it, and only these fragments are swapped in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from perfdata_assets.db.types import sqlite_utc_text
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+
+    def london_date(self, ts: str) -> str:
+        """The calendar day, in UK local time, of a UTC instant."""
+        if self.name == "postgresql":
+            return f"(({ts}) AT TIME ZONE 'Europe/London')::date"
+        return f"london_date({ts})"
+
+    def json_text(self, document: str, key: str) -> str:
+        """A JSON object's member as text; NULL for anything that is not an object."""
+        if self.name == "postgresql":
+            return f"(CASE WHEN jsonb_typeof({document}) = 'object' THEN {document} ->> '{key}' END)"
+        return f"(CASE WHEN json_valid({document}) AND json_type({document}) = 'object' THEN {document} ->> '{key}' END)"
+
+    def instant(self, value: dt.datetime) -> object:
+        """A bound value comparable with the stored timestamps."""
+        if value.tzinfo is None:
+            raise ValueError("instants must be time-zone aware")
+        return value if self.name == "postgresql" else sqlite_utc_text(value)
+
+
+def html_unescape(expr: str) -> str:
+    """Undo the service's htmlspecialchars(ENT_QUOTES) on insert; ``&amp;`` last so it is not decoded twice."""
+    out = expr
+    for entity, char in (
+        ("&lt;", "<"),
+        ("&gt;", ">"),
+        ("&quot;", '"'),
+        ("&#039;", "''"),
+        ("&#39;", "''"),
+        ("&#x27;", "''"),
+        ("&amp;", "&"),
+    ):
+        out = f"replace({out}, '{entity}', '{char}')"
+    return out
+
+
+def percent(numerator: str, denominator: str) -> str:
+    """100 × n / d rounded to 2 places, half away from zero; NULL when d is 0.
+
+    Integer arithmetic makes the rounding exact on both databases (SQLite has
+    no numeric type): for n, d >= 0, round(100 n / d, 2) × 100 equals
+    floor((20000 n + d) / 2d).
+    """
+    n, d = f"CAST(({numerator}) AS BIGINT)", f"CAST(({denominator}) AS BIGINT)"
+    return f"(CASE WHEN {d} = 0 THEN NULL ELSE CAST((20000 * {n} + {d}) / (2 * {d}) AS NUMERIC) / 100.0 END)"

@@ -1,0 +1,144 @@
+"""Engines for the two databases perfdata talks to, and how they relate.
+
+PostgreSQL (production): perfdata's tables live in schema ``perfdata``; in the
+embedded architecture that schema sits in the LPA service's own database, so
+the heavy work is one ``INSERT ... SELECT`` reading the source tables directly.
+
+SQLite (the demo and fast tests): the source tables live in the LPA file and
+perfdata's tables in a second file ATTACHed as ``perfdata`` to the same
+connection, so every statement is written once, with the same ``perfdata.``
+prefix on both databases.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+SCHEMA = "perfdata"
+LONDON = ZoneInfo("Europe/London")
+
+# Connection pools stay small: a run does its work in one transaction, and a
+# backfill must never exhaust the server's connections (see README).
+POOL_SIZE = 2
+MAX_OVERFLOW = 2
+
+
+@dataclass(frozen=True)
+class Databases:
+    """The perfdata engine, the LPA (source) engine, and whether one query can read both."""
+
+    perfdata: Engine
+    lpa: Engine
+    same_database: bool
+
+    @property
+    def dialect(self) -> str:
+        return self.perfdata.dialect.name
+
+
+def _sqlite_path(url: URL) -> Path:
+    if not url.database or url.database == ":memory:":
+        raise ValueError("an in-memory SQLite database cannot be shared between runs; give a file path")
+    return Path(url.database).resolve()
+
+
+def sqlite_perfdata_file(perfdata_url: URL, lpa_url: URL) -> Path:
+    """The file that plays the ``perfdata`` schema on SQLite.
+
+    SQLite cannot attach a file to a connection that already has it open, so
+    when both URLs name one file the perfdata tables go in a sibling file.
+    """
+    path = _sqlite_path(perfdata_url)
+    if lpa_url.get_backend_name() == "sqlite" and _sqlite_path(lpa_url) == path:
+        path = path.with_name(f"{path.stem}-perfdata{path.suffix or '.sqlite'}")
+    return path
+
+
+def _london_date(value: str | None) -> str | None:
+    """SQLite has no time zones: this UDF gives a UTC timestamp's London calendar day."""
+    if value is None:
+        return None
+    ts = dt.datetime.fromisoformat(value)
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=dt.timezone.utc)
+    return ts.astimezone(LONDON).date().isoformat()
+
+
+def _configure_sqlite(engine: Engine, attach: Path | None) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+        # Python's sqlite3 opens transactions lazily and never for DDL; taking
+        # over BEGIN makes every perfdata write (DDL included) one transaction.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        if attach is not None:
+            attach.parent.mkdir(parents=True, exist_ok=True)
+            cursor.execute(f"ATTACH DATABASE ? AS {SCHEMA}", (str(attach),))
+        cursor.close()
+        dbapi_connection.create_function("london_date", 1, _london_date, deterministic=True)
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn):  # noqa: ANN001
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _make_engine(url: URL, *, attach: Path | None = None, read_only: bool = False) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        database = url.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        _configure_sqlite(engine, attach)
+        return engine
+    connect_args = {"application_name": "perfdata"}
+    if read_only:
+        # Belt and braces for the live service's database: every transaction on
+        # this engine is read only and no statement can run long enough to stall it.
+        connect_args["options"] = "-c default_transaction_read_only=on -c statement_timeout=600000"
+    return sa.create_engine(
+        url,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+def _same_server_database(a: URL, b: URL) -> bool:
+    return (a.get_backend_name(), a.host or "", a.port or 5432, a.database) == (
+        b.get_backend_name(),
+        b.host or "",
+        b.port or 5432,
+        b.database,
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def databases(perfdata_url: str, lpa_url: str) -> Databases:
+    """Engines are cached per URL pair: one pool per process, not one per run."""
+    perf, lpa = make_url(perfdata_url), make_url(lpa_url)
+    if perf.get_backend_name() == "sqlite":
+        attach = sqlite_perfdata_file(perf, lpa)
+        if lpa.get_backend_name() == "sqlite":
+            work = _make_engine(lpa, attach=attach)
+            return Databases(perfdata=work, lpa=work, same_database=True)
+        work = _make_engine(make_url("sqlite://"), attach=attach)
+        return Databases(perfdata=work, lpa=_make_engine(lpa, read_only=True), same_database=False)
+    engine = _make_engine(perf)
+    if _same_server_database(perf, lpa):
+        return Databases(perfdata=engine, lpa=engine, same_database=True)
+    return Databases(perfdata=engine, lpa=_make_engine(lpa, read_only=True), same_database=False)
+
+
+def lpa_write_engine(lpa_url: str) -> Engine:
+    """A read-write engine on the LPA database, for the demo seeder and the feedback form only."""
+    return _make_engine(make_url(lpa_url))

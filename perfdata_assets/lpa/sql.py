@@ -1,0 +1,122 @@
+"""SQL for the two raw history assets read from the LPA service's tables.
+
+Extractions read only the columns a KPI needs: no ``details``, ``email``,
+``phone``, ``user`` or ``search`` ever leaves the source tables.
+Merges follow kpis.md's writing rules for raw history: a row new or changed in
+the source is written, a row gone from the source is kept.
+"""
+
+from __future__ import annotations
+
+from perfdata_assets.db.dialect import Dialect, html_unescape
+from perfdata_assets.db.transfer import Extraction
+
+VALID_RATINGS = (
+    "very-dissatisfied",
+    "dissatisfied",
+    "neither-satisfied-or-dissatisfied",
+    "satisfied",
+    "very-satisfied",
+)
+EVENTS = ("started", "created", "completed")
+_RATING_LIST = ", ".join(f"'{r}'" for r in VALID_RATINGS)
+TS = "TIMESTAMP WITH TIME ZONE"
+
+
+def _feedback(d: Dialect) -> str:
+    rating = d.json_text("message", "rating")
+    from_page = d.json_text("message", "fromPage")
+    # An invalid rating is kept as NULL: the row still counts as rejected for
+    # its month, and none of its content is copied.
+    return f"""
+        SELECT id AS feedback_id,
+               received AS received_at,
+               {d.london_date("received")} AS day,
+               CASE WHEN {rating} IN ({_RATING_LIST}) THEN {rating} END AS rating,
+               {html_unescape(from_page)} AS from_page
+          FROM feedback
+         WHERE received >= :starts_at AND received < :ends_at
+    """
+
+
+FEEDBACK = Extraction(
+    name="raw_feedback",
+    columns=(
+        ("feedback_id", "BIGINT"),
+        ("received_at", TS),
+        ("day", "DATE"),
+        ("rating", "TEXT"),
+        ("from_page", "TEXT"),
+    ),
+    render=_feedback,
+)
+
+MERGE_FEEDBACK = """
+    INSERT INTO perfdata.raw_feedback (feedback_id, received_at, day, rating, from_page)
+    SELECT feedback_id, received_at, day, rating, from_page FROM {source} WHERE true
+    ON CONFLICT (feedback_id) DO UPDATE
+       SET received_at = excluded.received_at,
+           day = excluded.day,
+           rating = excluded.rating,
+           from_page = excluded.from_page
+     WHERE raw_feedback.received_at IS DISTINCT FROM excluded.received_at
+        OR raw_feedback.rating IS DISTINCT FROM excluded.rating
+        OR raw_feedback.from_page IS DISTINCT FROM excluded.from_page
+"""
+
+FEEDBACK_DAYS = """
+    SELECT day, count(*) AS received, count(rating) AS valid
+      FROM perfdata.raw_feedback
+     WHERE day >= :first AND day < :end
+     GROUP BY day
+"""
+
+
+def _lifecycle_events(d: Dialect) -> str:
+    lpa_type = d.json_text("document", "type")
+
+    def event(name: str, column: str) -> str:
+        return f"""
+        SELECT id AS lpa_id, '{name}' AS event, "{column}" AS occurred_at,
+               {d.london_date(f'"{column}"')} AS day, {lpa_type} AS lpa_type
+          FROM applications
+         WHERE "{column}" >= :starts_at AND "{column}" < :ends_at"""
+
+    # Three index range scans (startedAt, createdAt, completedAt are indexed).
+    return " UNION ALL ".join(
+        (event("started", "startedAt"), event("created", "createdAt"), event("completed", "completedAt"))
+    )
+
+
+LIFECYCLE_EVENTS = Extraction(
+    name="lpa_lifecycle_events",
+    columns=(
+        ("lpa_id", "BIGINT"),
+        ("event", "TEXT"),
+        ("occurred_at", TS),
+        ("day", "DATE"),
+        ("lpa_type", "TEXT"),
+    ),
+    render=_lifecycle_events,
+)
+
+# One row per (LPA, event): an LPA whose createdAt moves (un-created, then
+# created again) is counted on its latest day; a deleted LPA loses its
+# timestamps in the source, matches no window, and so keeps its events here.
+MERGE_LIFECYCLE_EVENTS = """
+    INSERT INTO perfdata.lpa_lifecycle_events (lpa_id, event, occurred_at, day, lpa_type)
+    SELECT lpa_id, event, occurred_at, day, lpa_type FROM {source} WHERE true
+    ON CONFLICT (lpa_id, event) DO UPDATE
+       SET occurred_at = excluded.occurred_at,
+           day = excluded.day,
+           lpa_type = excluded.lpa_type
+     WHERE lpa_lifecycle_events.occurred_at IS DISTINCT FROM excluded.occurred_at
+        OR lpa_lifecycle_events.lpa_type IS DISTINCT FROM excluded.lpa_type
+"""
+
+LIFECYCLE_EVENT_DAYS = """
+    SELECT day, event, count(*) AS events
+      FROM perfdata.lpa_lifecycle_events
+     WHERE day >= :first AND day < :end
+     GROUP BY day, event
+"""

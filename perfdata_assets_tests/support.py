@@ -1,0 +1,98 @@
+"""Helpers that write LPA-service rows the way the service does, for fixtures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import sqlalchemy as sa
+
+from perfdata_assets.db.lpa_source import applications, feedback
+
+LONDON = ZoneInfo("Europe/London")
+UTC = dt.timezone.utc
+
+
+def london(text: str) -> dt.datetime:
+    """'2024-03-31 00:30' as a London wall-clock time."""
+    return dt.datetime.fromisoformat(text).replace(tzinfo=LONDON)
+
+
+def utc(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+class SourceRows:
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self._next_id = 10_000_000_000
+
+    def lpa(
+        self,
+        started: dt.datetime | None = None,
+        created: dt.datetime | None = None,
+        completed: dt.datetime | None = None,
+        lpa_type: str = "property-and-finance",
+        lpa_id: int | None = None,
+        donor: str = "Ada Lovelace",
+    ) -> int:
+        if lpa_id is None:
+            self._next_id += 1
+            lpa_id = self._next_id
+        updated = max([t for t in (started, created, completed) if t] or [utc("2020-01-01 00:00")])
+        with self.engine.begin() as conn:
+            conn.execute(
+                applications.insert().values(
+                    id=lpa_id,
+                    user="acct-" + str(lpa_id),
+                    updatedAt=updated,
+                    startedAt=started,
+                    createdAt=created,
+                    completedAt=completed,
+                    locked=completed is not None,
+                    document={"type": lpa_type, "donor": {"name": donor}},
+                    search=donor,
+                )
+            )
+        return lpa_id
+
+    def delete_lpa(self, lpa_id: int) -> None:
+        """As the service deletes: every column but id and updatedAt set to NULL."""
+        nulls = {c.name: None for c in applications.columns if c.name not in ("id", "updatedAt")}
+        with self.engine.begin() as conn:
+            conn.execute(applications.update().where(applications.c.id == lpa_id).values(**nulls))
+
+    def update_lpa(self, lpa_id: int, **values) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(applications.update().where(applications.c.id == lpa_id).values(**values))
+
+    def feedback(self, received: dt.datetime, rating: object = "satisfied", **message) -> int:
+        body = {"details": "It was fine", "email": "person@example.com", "phone": "07700 900123",
+                "agent": "Mozilla/5.0", "fromPage": "/home"}
+        body.update(message)
+        if rating is not ...:
+            body["rating"] = rating
+        return self.raw_feedback(received, body)
+
+    def raw_feedback(self, received: dt.datetime, message: object) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(feedback.insert().values(received=received, message=message)).inserted_primary_key[0]
+
+    def prune_feedback_before(self, when: dt.datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(feedback.delete().where(feedback.c.received < when))
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """Run tags for a single-run backfill over partitions first..last (inclusive)."""
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+
+def materialize(assets, backend, first: str, last: str | None = None, **kwargs):
+    return dg.materialize(
+        assets,
+        resources={"database": backend.resource, **kwargs.pop("resources", {})},
+        tags=range_tags(first, last or first),
+        **kwargs,
+    )
