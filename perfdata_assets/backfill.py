@@ -1,0 +1,106 @@
+"""Materialise every perfdata asset over a window of days, through Dagster.
+
+Two single-run backfills, in dependency order: every daily asset over the
+window's days, then every monthly asset over the window's whole months. Each
+is one Dagster run recorded in the instance, so it shows in the UI like a
+backfill launched there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import dagster as dg
+
+from perfdata_assets.db.engines import LONDON
+from perfdata_assets.partitions import DayWindow, daily_partitions, monthly_partitions
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
+class BackfillError(Exception):
+    """The window or a run failed; the message is one line for the CLI."""
+
+
+@dataclass(frozen=True)
+class BackfillRun:
+    what: str
+    first: str
+    last: str
+    run_id: str
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    return {RANGE_START: first, RANGE_END: last}
+
+
+def _assets_by_partitions(defs: dg.Definitions, partitions_def) -> list[dg.AssetKey]:
+    graph = defs.resolve_asset_graph()
+    return [
+        key
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).is_materializable and graph.get(key).partitions_def == partitions_def
+    ]
+
+
+def plan(start: dt.date, end: dt.date, today: dt.date | None = None) -> tuple[DayWindow, list[dt.date]]:
+    """The days [start, end] and the whole months within them; refuses days that have not ended."""
+    today = today or dt.datetime.now(LONDON).date()
+    if end < start:
+        raise BackfillError(f"--end {end} is before --start {start}")
+    first_day = daily_partitions.start.date()
+    if start < first_day:
+        raise BackfillError(f"--start {start} is before the first partition {first_day} (PERFDATA_START_DATE)")
+    if end >= today:
+        raise BackfillError(f"--end {end} has not ended yet: the last day that can be loaded is {today - dt.timedelta(days=1)}")
+    window = DayWindow(start, end + dt.timedelta(days=1))
+    return window, window.months()
+
+
+def backfill(
+    defs: dg.Definitions,
+    start: dt.date,
+    end: dt.date,
+    instance: dg.DagsterInstance,
+    echo=print,
+) -> list[BackfillRun]:
+    window, months = plan(start, end)
+    all_assets = list(defs.assets or []) + list(defs.asset_checks or [])
+    resources = defs.resources
+    runs: list[BackfillRun] = []
+    steps = [("daily", _assets_by_partitions(defs, daily_partitions), window.first.isoformat(),
+              (window.end - dt.timedelta(days=1)).isoformat())]
+    if months:
+        steps.append(("monthly", _assets_by_partitions(defs, monthly_partitions), months[0].isoformat(),
+                      months[-1].isoformat()))
+    else:
+        echo(f"no whole month between {start} and {end}: monthly KPIs not computed")
+    for what, keys, first, last in steps:
+        names = ", ".join(k.to_user_string() for k in keys)
+        echo(f"materialising {what} assets ({names}) for {first} .. {last}")
+        result = dg.materialize(
+            all_assets,
+            selection=keys,
+            instance=instance,
+            resources=resources,
+            tags={**range_tags(first, last), "perfdata/launched_by": "perfdata backfill"},
+            raise_on_error=False,
+            # Step-level DEBUG events belong in the UI, not on the terminal.
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
+        runs.append(BackfillRun(what, first, last, result.run_id))
+        if not result.success:
+            reasons = [
+                f"{e.step_key}: {_failure_text(e)}" for e in result.get_step_failure_events()
+            ]
+            raise BackfillError(f"{what} run {result.run_id} failed: " + "; ".join(reasons or ["see the run's logs"]))
+    return runs
+
+
+def _failure_text(event) -> str:
+    data = event.step_failure_data
+    if data.user_failure_data and data.user_failure_data.description:
+        return data.user_failure_data.description
+    return data.error.message.strip().splitlines()[-1] if data.error else "failed"

@@ -1,0 +1,69 @@
+"""`perfdata demo`: a synthetic LPA database, the Sirius stub, a full backfill, the KPIs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from sqlalchemy.engine import make_url
+
+from perfdata_assets.config import default_sqlite_urls
+from perfdata_assets.db.engines import LONDON, databases, lpa_write_engine, sqlite_perfdata_file
+from perfdata_assets.db.migrate import upgrade
+from perfdata_assets.demo.seed import seed
+
+# Demo credentials for the stub's signature check: not secrets, never used against AWS.
+DEMO_AWS = {"AWS_ACCESS_KEY_ID": "AKIDPERFDATADEMO", "AWS_SECRET_ACCESS_KEY": "perfdata-demo-not-a-secret"}
+
+
+def demo_window(months: int, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The last `months` complete months before today's month."""
+    first = today.replace(day=1)
+    for _ in range(months):
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    last = today.replace(day=1) - dt.timedelta(days=1)
+    return first, last
+
+
+def reset_demo_files() -> None:
+    urls = default_sqlite_urls()
+    for path in (make_url(urls.lpa).database, str(sqlite_perfdata_file(make_url(urls.perfdata), make_url(urls.lpa)))):
+        if path and os.path.exists(path):
+            os.remove(path)
+    databases.cache_clear()
+
+
+def run_demo(months: int, seed_value: int, echo=print) -> None:
+    from perfdata_assets.sirius.stub import SiriusStub
+
+    today = dt.datetime.now(LONDON).date()
+    first, last = demo_window(months, today)
+    reset_demo_files()
+    urls = default_sqlite_urls()
+    echo(f"seeding a synthetic LPA database ({first} .. {last}) into {make_url(urls.lpa).database}")
+    summary = seed(lpa_write_engine(urls.lpa), first, last, seed_value)
+    echo(f"  {summary.lpas} LPAs ({summary.deleted} deleted), {summary.feedback} feedback forms")
+    before, after = upgrade(databases(urls.perfdata, urls.lpa).perfdata)
+    echo(f"perfdata schema: {before or 'empty'} -> {after}")
+
+    with SiriusStub(
+        seed=seed_value,
+        complete_through=last,
+        require_signature=True,
+        access_key=DEMO_AWS["AWS_ACCESS_KEY_ID"],
+        secret_key=DEMO_AWS["AWS_SECRET_ACCESS_KEY"],
+    ) as stub:
+        os.environ.update(DEMO_AWS)
+        os.environ["SIRIUS_BASE_URL"] = stub.base_url
+        os.environ.pop("SIRIUS_CHANNEL_COUNTS_CSV", None)
+        echo(f"Sirius stub listening on {stub.base_url} (signatures checked)")
+        from perfdata_assets.cli import render_table, run_backfill
+        from perfdata_assets.kpis.report import latest_months
+
+        run_backfill(first, last)
+    rows = latest_months(urls, months)
+    echo("")
+    echo(f"Make a Lasting Power of Attorney: KPIs for {first:%B %Y} to {last:%B %Y} (demo data)")
+    echo(render_table(rows))
+    echo("")
+    echo("See these runs in the Dagster UI: make ui   (then open http://127.0.0.1:3000)")

@@ -1,0 +1,36 @@
+"""The KPI tables side by side, month by month: what `perfdata kpis` prints."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from perfdata_assets.config import DatabaseUrls
+from perfdata_assets.db.engines import databases
+from perfdata_assets.db.migrate import require_current_schema
+
+LATEST_MONTHS = """
+WITH months AS (
+    SELECT month FROM perfdata.user_satisfaction
+    UNION SELECT month FROM perfdata.completion_rate
+    UNION SELECT month FROM perfdata.digital_take_up
+), latest AS (SELECT month FROM months ORDER BY month DESC LIMIT :limit)
+SELECT l.month,
+       us.responses, us.satisfied_percent, us.score_percent,
+       cr.started, cr.created, cr.completion_rate_percent,
+       dt.digital, dt.total, dt.take_up_percent
+  FROM latest l
+  LEFT JOIN perfdata.user_satisfaction us ON us.month = l.month
+  LEFT JOIN perfdata.completion_rate cr ON cr.month = l.month
+  LEFT JOIN perfdata.digital_take_up dt ON dt.month = l.month
+ ORDER BY l.month
+"""
+
+PERCENTS = ("satisfied_percent", "score_percent", "completion_rate_percent", "take_up_percent")
+
+
+def latest_months(urls: DatabaseUrls, limit: int) -> list[dict]:
+    engine = databases(urls.perfdata, urls.lpa).perfdata
+    require_current_schema(engine)
+    query = sa.text(LATEST_MONTHS).columns(month=sa.Date, **{p: sa.Numeric(8, 2) for p in PERCENTS})
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query, {"limit": limit}).mappings()]
