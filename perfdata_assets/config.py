@@ -59,7 +59,7 @@ def normalise_url(variable: str, value: str) -> str:
             f"{variable} uses '{url.get_backend_name()}': perfdata supports "
             f"{' and '.join(SUPPORTED_DIALECTS)} only"
         )
-    if url.get_backend_name() == "postgresql" and url.get_driver_name() not in ("psycopg", "psycopg2"):
+    if url.drivername == "postgresql":
         # Plain postgresql:// means psycopg2 to SQLAlchemy; we ship psycopg 3.
         value = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     return value

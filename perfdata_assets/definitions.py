@@ -3,12 +3,25 @@
 import dagster as dg
 
 from perfdata_assets.kpis.assets import completion_rate, digital_take_up, user_satisfaction
+from perfdata_assets.kpis.checks import kpi_checks
 from perfdata_assets.lpa.assets import lpa_lifecycle_events, raw_feedback
+from perfdata_assets.lpa.checks import history_checks
 from perfdata_assets.resources import database_resource_from_env
+from perfdata_assets.schedules import jobs, schedules
 from perfdata_assets.sirius.assets import channel_counts_source_from_env, sirius_channel_counts
 
 defs = dg.Definitions(
-    assets=[raw_feedback, lpa_lifecycle_events, sirius_channel_counts, user_satisfaction, completion_rate, digital_take_up],
+    assets=[
+        raw_feedback,
+        lpa_lifecycle_events,
+        sirius_channel_counts,
+        user_satisfaction,
+        completion_rate,
+        digital_take_up,
+    ],
+    asset_checks=[*history_checks, *kpi_checks],
+    jobs=jobs,
+    schedules=schedules,
     resources={
         "database": database_resource_from_env(),
         "channel_counts_source": channel_counts_source_from_env(),

@@ -33,7 +33,7 @@ class PerfdataDatabase(dg.ConfigurableResource):
         except (ConfigError, SchemaNotCurrent) as exc:
             raise dg.Failure(description=str(exc)) from None
         except (sa.exc.OperationalError, sa.exc.ArgumentError, ValueError) as exc:
-            reason = getattr(exc, "orig", None) or exc
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise dg.Failure(description=f"cannot open the perfdata database: {reason}") from None
         return dbs
 

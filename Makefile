@@ -1,0 +1,39 @@
+# perfdata: the two set-up commands are `make demo` and `make test`.
+# Both create .venv/ and install the pinned dependencies first.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install demo test ui lock clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "perfdata needs Python 3.11 or newer: make PYTHON=python3.11 ...")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+## make demo: seed a synthetic LPA database (embedded SQLite), materialise every asset, print the KPIs
+demo: install
+	$(BIN)/perfdata demo
+
+## make test: the whole test suite, on SQLite and on the PostgreSQL at 127.0.0.1:5432
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make ui: the Dagster UI on the demo's instance and database (http://127.0.0.1:3000)
+ui: install
+	DAGSTER_HOME=$(CURDIR)/.perfdata/dagster_home $(BIN)/dagster dev -m perfdata_assets.definitions
+
+## make lock: regenerate constraints.txt from the current .venv after a dependency change
+lock: install
+	{ echo '# Every install is the same: `make lock` regenerates this from a working .venv.'; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^perfdata'; } > constraints.txt
+
+clean:
+	rm -rf .perfdata .pytest_cache
