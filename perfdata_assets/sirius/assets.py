@@ -27,7 +27,8 @@ class ChannelCountsSource(dg.ConfigurableResource):
         if self.sirius is None:
             raise dg.Failure(
                 description="no channel counts source: set SIRIUS_BASE_URL (the Sirius API) "
-                "or SIRIUS_CHANNEL_COUNTS_CSV (a CSV file)"
+                "or SIRIUS_CHANNEL_COUNTS_CSV (a CSV file)",
+                allow_retries=False,
             )
         return self.sirius.fetch_channel_counts(first, last)
 
