@@ -1,0 +1,123 @@
+"""The commands a data engineer types, run as they would type them, against a real PostgreSQL."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from perfdata_assets.db import engines
+from perfdata_assets.db.lpa_source import create_source_tables
+from perfdata_assets_tests.support import SourceRows, london, utc
+
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.postgres
+
+
+def seed(url: str) -> None:
+    engine = engines.lpa_write_engine(url)
+    create_source_tables(engine)
+    src = SourceRows(engine)
+    src.feedback(london("2024-01-31 23:30"), "very-satisfied")
+    src.feedback(utc("2024-01-10 10:00"), "dissatisfied")
+    src.feedback(utc("2024-02-10 10:00"), "satisfied", fromPage="/lpa/type?x=1&amp;y=&#039;2&#039;")
+    src.feedback(utc("2024-02-11 10:00"), "Very-Satisfied")
+    src.lpa(started=london("2024-01-05 10:00"), created=london("2024-02-01 00:10"))
+    src.lpa(started=london("2024-01-06 10:00"))
+    src.lpa(started=london("2024-02-06 10:00"), created=london("2024-02-07 10:00"), completed=london("2024-02-08 10:00"))
+    engine.dispose()
+
+
+def cli_env(url: str, tmp_path: Path, **extra) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LPA_", "PERFDATA_", "SIRIUS_", "DAGSTER_"))}
+    return {**env, "LPA_DATABASE_URL": url, "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+            "PERFDATA_HOME": str(tmp_path / "home"), "PERFDATA_START_DATE": "2023-12-01", **extra}
+
+
+def run(args: list[str], env: dict, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess:
+    (cwd / "dagster_home").mkdir(exist_ok=True)
+    result = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+    if ok:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def kpi_rows(url: str) -> dict:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        out = {
+            "user_satisfaction": [tuple(r) for r in conn.exec_driver_sql(
+                "SELECT month::text, responses, satisfied_percent::text, score_percent::text "
+                "FROM perfdata.user_satisfaction ORDER BY month")],
+            "completion_rate": [tuple(r) for r in conn.exec_driver_sql(
+                "SELECT month::text, started, created, completed, completion_rate_percent::text "
+                "FROM perfdata.completion_rate ORDER BY month")],
+        }
+    engine.dispose()
+    return out
+
+
+EXPECTED = {
+    # Jan: very-satisfied + dissatisfied -> 50.00 %, score (4 + 1) / 8 = 62.50; Feb: satisfied only.
+    "user_satisfaction": [("2024-01-01", 2, "50.00", "62.50"), ("2024-02-01", 1, "100.00", "75.00")],
+    "completion_rate": [("2024-01-01", 2, 0, 0, "0.00"), ("2024-02-01", 1, 2, 1, "200.00")],
+}
+
+
+def test_upgrade_then_dagster_asset_materialize_with_partition_ranges(postgres_url, tmp_path):
+    seed(postgres_url)
+    env = cli_env(postgres_url, tmp_path)
+    dagster = [str(BIN / "dagster"), "asset", "materialize", "-m", "perfdata_assets.definitions"]
+
+    refused = run(dagster + ["--select", "raw_feedback", "--partition-range", "2024-01-01...2024-01-02"],
+                  env, tmp_path, ok=False)
+    assert refused.returncode != 0
+    assert "run `perfdata db upgrade`" in refused.stdout + refused.stderr
+
+    assert "empty -> 000" in run([str(BIN / "perfdata"), "db", "upgrade"], env, tmp_path).stdout
+    run(dagster + ["--select", "raw_feedback,lpa_lifecycle_events", "--partition-range", "2024-01-01...2024-02-29"],
+        env, tmp_path)
+    run(dagster + ["--select", "user_satisfaction,completion_rate", "--partition-range", "2024-01-01...2024-02-01"],
+        env, tmp_path)
+    assert kpi_rows(postgres_url) == EXPECTED
+
+    engine = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        page = conn.exec_driver_sql(
+            "SELECT from_page FROM perfdata.raw_feedback WHERE rating = 'satisfied'").scalar_one()
+        tables = {r[0] for r in conn.exec_driver_sql("SELECT tablename FROM pg_tables WHERE schemaname = 'perfdata'")}
+    engine.dispose()
+    assert page == "/lpa/type?x=1&y='2'"  # HTML entities decoded
+    assert {"raw_feedback", "lpa_lifecycle_events", "user_satisfaction", "completion_rate"} <= tables
+
+
+def test_perfdata_backfill_and_kpis_in_one_command_each(postgres_url, tmp_path):
+    seed(postgres_url)
+    counts = tmp_path / "counts.csv"
+    lines = ["date,channel,count"]
+    for day in range(1, 32):
+        lines += [f"2024-01-{day:02d},online,3", f"2024-01-{day:02d},paper,1"]
+    for day in range(1, 30):
+        lines += [f"2024-02-{day:02d},online,1", f"2024-02-{day:02d},phone,1"]
+    counts.write_text("\n".join(lines) + "\n")
+    env = cli_env(postgres_url, tmp_path, SIRIUS_CHANNEL_COUNTS_CSV=str(counts))
+    perfdata = str(BIN / "perfdata")
+
+    run([perfdata, "db", "upgrade"], env, tmp_path)
+    out = run([perfdata, "backfill", "--start", "2024-01-01", "--end", "2024-02-29"], env, tmp_path).stdout
+    assert "daily run" in out and "monthly run" in out
+    assert kpi_rows(postgres_url) == EXPECTED
+
+    figures = json.loads(run([perfdata, "kpis", "--json"], env, tmp_path).stdout)
+    assert [(f["month"], f["take_up_percent"], f["satisfied_percent"]) for f in figures] == [
+        ("2024-01-01", 75.0, 50.0), ("2024-02-01", 50.0, 100.0)]
+    csv_out = run([perfdata, "kpis", "--csv"], env, tmp_path).stdout.splitlines()
+    assert csv_out[0].startswith("month,responses,satisfied_percent") and len(csv_out) == 3
+    table = run([perfdata, "kpis"], env, tmp_path).stdout
+    assert "2024-02-01" in table and "200.00" in table
+
+    too_late = run([perfdata, "backfill", "--start", "2024-01-01", "--end", "2999-01-01"], env, tmp_path, ok=False)
+    assert too_late.returncode == 2 and "has not ended yet" in too_late.stderr and "Traceback" not in too_late.stderr
