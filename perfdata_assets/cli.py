@@ -57,6 +57,20 @@ def db_upgrade() -> None:
     click.echo(f"perfdata schema: {before or 'empty'} -> {after}")
 
 
+@db.command("grants")
+@click.option("--role", required=True, help="the login role perfdata's runs connect as")
+@click.option("--source-schema", default="public", show_default=True, help="schema of the service's tables")
+def db_grants(role: str, source_schema: str) -> None:
+    """Print the GRANTs that let ROLE run perfdata and read nothing else of the service's."""
+    from perfdata_assets.db.grants import runtime_grants
+
+    try:
+        statements = runtime_grants(role, source_schema)
+    except ValueError as exc:
+        fail(str(exc))
+    click.echo("\n".join(f"{s};" for s in statements))
+
+
 def _date(_ctx, param, value: str | None) -> dt.date | None:
     if value is None:
         return None

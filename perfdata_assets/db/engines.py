@@ -24,6 +24,13 @@ from sqlalchemy.engine import URL, Engine, make_url
 SCHEMA = "perfdata"
 LONDON = ZoneInfo("Europe/London")
 
+# Milliseconds. A backfill of five years is one statement of a few minutes at
+# most (see bench/RESULTS.md); anything far beyond that is a fault, not work.
+LOCK_TIMEOUT_MS = 10_000
+SOURCE_STATEMENT_TIMEOUT_MS = 600_000
+WRITE_STATEMENT_TIMEOUT_MS = 1_800_000
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 600_000
+
 # Connection pools stay small: a run does its work in one transaction, and a
 # backfill must never exhaust the server's connections (see README).
 POOL_SIZE = 2
@@ -99,11 +106,21 @@ def _make_engine(url: URL, *, attach: Path | None = None, read_only: bool = Fals
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
         _configure_sqlite(engine, attach)
         return engine
-    connect_args = {"application_name": "perfdata"}
+    # perfdata shares the live service's database: it must never queue behind
+    # the service's locks (queued lock requests would stall the service's own
+    # queries behind it), nor hold a transaction open, nor run without bound.
+    options = {
+        "lock_timeout": LOCK_TIMEOUT_MS,
+        "statement_timeout": SOURCE_STATEMENT_TIMEOUT_MS if read_only else WRITE_STATEMENT_TIMEOUT_MS,
+        "idle_in_transaction_session_timeout": IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    }
     if read_only:
-        # Belt and braces for the live service's database: every transaction on
-        # this engine is read only and no statement can run long enough to stall it.
-        connect_args["options"] = "-c default_transaction_read_only=on -c statement_timeout=600000"
+        # The LPA database reached on its own connection: every transaction is read only.
+        options["default_transaction_read_only"] = "on"
+    connect_args = {
+        "application_name": "perfdata",
+        "options": " ".join(f"-c {name}={value}" for name, value in options.items()),
+    }
     return sa.create_engine(
         url,
         pool_size=POOL_SIZE,
