@@ -14,6 +14,8 @@ import click
 import sqlalchemy as sa
 
 from perfdata_assets.config import ConfigError, database_urls, perfdata_home
+from perfdata_assets.publishing.server import serve_command
+from perfdata_assets.sirius.stub import sirius_stub
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -156,23 +158,8 @@ def demo(months: int, seed_value: int) -> None:
     run_demo(months, seed_value, echo=click.echo)
 
 
-def _register_optional_commands() -> None:
-    """Commands that live with their domain (the Sirius stub, the HTTP API)."""
-    try:
-        from perfdata_assets.sirius.stub import sirius_stub
-
-        main.add_command(sirius_stub)
-    except ImportError:  # pragma: no cover - only while a domain is absent
-        pass
-    try:
-        from perfdata_assets.publishing.api import serve
-
-        main.add_command(serve)
-    except ImportError:  # pragma: no cover
-        pass
-
-
-_register_optional_commands()
+main.add_command(sirius_stub)
+main.add_command(serve_command)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The perfdata code location: every asset, check, schedule and resource."""
+"""The perfdata code location: every asset, check, schedule, sensor and resource."""
 
 import dagster as dg
 
@@ -6,6 +6,10 @@ from perfdata_assets.kpis.assets import completion_rate, digital_take_up, user_s
 from perfdata_assets.kpis.checks import kpi_checks
 from perfdata_assets.lpa.assets import lpa_lifecycle_events, raw_feedback
 from perfdata_assets.lpa.checks import history_checks
+from perfdata_assets.publishing.assets import performance_data_exports, published_kpis
+from perfdata_assets.publishing.resource import export_directory_from_env
+from perfdata_assets.publishing.sensors import perfdata_run_failure_webhook, published_kpis_webhook
+from perfdata_assets.publishing.webhooks import webhooks_from_env
 from perfdata_assets.resources import database_resource_from_env
 from perfdata_assets.schedules import jobs, schedules
 from perfdata_assets.sirius.assets import channel_counts_source_from_env, sirius_channel_counts
@@ -18,12 +22,17 @@ defs = dg.Definitions(
         user_satisfaction,
         completion_rate,
         digital_take_up,
+        published_kpis,
+        performance_data_exports,
     ],
     asset_checks=[*history_checks, *kpi_checks],
     jobs=jobs,
     schedules=schedules,
+    sensors=[published_kpis_webhook, perfdata_run_failure_webhook],
     resources={
         "database": database_resource_from_env(),
         "channel_counts_source": channel_counts_source_from_env(),
+        "export_directory": export_directory_from_env(),
+        "webhooks": webhooks_from_env(),
     },
 )

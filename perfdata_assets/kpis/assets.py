@@ -111,6 +111,8 @@ def build_kpi_asset(kpi: Kpi) -> dg.AssetsDefinition:
         deps=[kpi.upstream],
         partitions_def=monthly_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        # One run at a time writes a table's partitions (see docs/deployment.md).
+        pool=f"perfdata/{kpi.name}",
         group_name="kpis",
         kinds={"sql", "postgres"},
         owners=OWNERS,

@@ -6,7 +6,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from perfdata_assets.db.ledger import record_loaded_days
-from perfdata_assets.db.transfer import Extraction, merge_window
+from perfdata_assets.db.transfer import Extraction, History, merge_window
 from perfdata_assets.lpa import sql
 from perfdata_assets.partitions import DayWindow, daily_partitions
 from perfdata_assets.resources import PerfdataDatabase
@@ -19,14 +19,14 @@ def load_window(
     database: PerfdataDatabase,
     asset: str,
     extraction: Extraction,
-    merge_sql: str,
+    history: History,
 ) -> tuple[DayWindow, int]:
     """Merge the run's whole window and record its days, in one transaction."""
     window = DayWindow.from_time_window(context.partition_time_window)
     dbs = database.connect()
     with dbs.perfdata.begin() as conn:
         written = merge_window(
-            conn, dbs, extraction, merge_sql, {"starts_at": window.starts_at, "ends_at": window.ends_at}
+            conn, dbs, extraction, history, {"starts_at": window.starts_at, "ends_at": window.ends_at}
         )
         record_loaded_days(conn, asset, window.days(), dt.datetime.now(dt.timezone.utc))
     context.log.info(f"{asset}: {window}: {written} rows new or changed")
@@ -54,6 +54,7 @@ def _add_daily_metadata(context: dg.AssetExecutionContext, per_day: dict[str, di
 @dg.asset(
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    pool="perfdata/raw_feedback",
     group_name="lpa_service",
     kinds={"sql", "postgres"},
     owners=OWNERS,
@@ -65,7 +66,7 @@ def _add_daily_metadata(context: dg.AssetExecutionContext, per_day: dict[str, di
     ),
 )
 def raw_feedback(context: dg.AssetExecutionContext, database: PerfdataDatabase) -> dg.MaterializeResult:
-    window, written = load_window(context, database, "raw_feedback", sql.FEEDBACK, sql.MERGE_FEEDBACK)
+    window, written = load_window(context, database, "raw_feedback", sql.FEEDBACK, sql.HISTORY_FEEDBACK)
     per_day = {day.isoformat(): {"dagster/row_count": 0, "rejected_ratings": 0} for day in window.days()}
     for row in _day_stats(database, sql.FEEDBACK_DAYS, window):
         per_day[_day_key(row.day)] = {"dagster/row_count": row.received, "rejected_ratings": row.received - row.valid}
@@ -83,6 +84,7 @@ def raw_feedback(context: dg.AssetExecutionContext, database: PerfdataDatabase) 
 @dg.asset(
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    pool="perfdata/lpa_lifecycle_events",
     group_name="lpa_service",
     kinds={"sql", "postgres"},
     owners=OWNERS,
@@ -94,7 +96,7 @@ def raw_feedback(context: dg.AssetExecutionContext, database: PerfdataDatabase) 
 )
 def lpa_lifecycle_events(context: dg.AssetExecutionContext, database: PerfdataDatabase) -> dg.MaterializeResult:
     window, written = load_window(
-        context, database, "lpa_lifecycle_events", sql.LIFECYCLE_EVENTS, sql.MERGE_LIFECYCLE_EVENTS
+        context, database, "lpa_lifecycle_events", sql.LIFECYCLE_EVENTS, sql.HISTORY_LIFECYCLE_EVENTS
     )
     per_day = {
         day.isoformat(): {"dagster/row_count": 0, "started_events": 0, "created_events": 0, "completed_events": 0}

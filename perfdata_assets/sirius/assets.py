@@ -59,6 +59,7 @@ MERGE_CHANNEL_COUNT = sa.text(
 @dg.asset(
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    pool="perfdata/sirius_channel_counts",
     group_name="sirius",
     kinds={"api", "csv", "sql"},
     owners=["team:opg-perfdata"],

@@ -1,0 +1,117 @@
+"""The published values as Python reads them: the data types and the read queries.
+
+Everything that reads the publication (the ``PerformanceData`` resource, the
+exports, the HTTP API) goes through these functions, so the publication has one
+reading as well as one writing. They read ``published_kpis`` / ``latest_kpis``
+and, for the CSV, ``channel_counts`` of published months only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from perfdata_assets.db.types import UTCDateTime
+from perfdata_assets.kpis.sql import with_months
+from perfdata_assets.publishing import sql
+
+SERVICE = "make-a-lpa"
+PERIOD = "month"
+# In the order kpis.md lists them; every listing of published values uses it.
+DATA_TYPES = (
+    "user-satisfaction-percent",
+    "user-satisfaction-score",
+    "completion-rate-percent",
+    "digital-take-up-percent",
+)
+
+
+@dataclass(frozen=True)
+class PublishedValue:
+    """One row of perfdata.published_kpis (period is always a month, service make-a-lpa)."""
+
+    period_start: dt.date
+    data_type: str
+    value: Decimal | None  # NULL where the denominator is zero
+    numerator: int | None  # NULL for user-satisfaction-score
+    denominator: int | None
+    published_at: dt.datetime  # time-zone aware, UTC
+
+
+@dataclass(frozen=True)
+class ChannelTotal:
+    """LPAs received through one Sirius channel (its source name) in one month."""
+
+    month: dt.date
+    channel: str
+    count: int
+
+
+def check_data_type(data_type: str) -> str:
+    if data_type not in DATA_TYPES:
+        raise ValueError(f"unknown data_type {data_type!r}: expected one of {', '.join(DATA_TYPES)}")
+    return data_type
+
+
+def _order(value: PublishedValue) -> tuple[dt.date, int]:
+    return value.period_start, DATA_TYPES.index(value.data_type)
+
+
+def _read(conn: sa.Connection, query: str, data_types: Sequence[str], **params) -> list[PublishedValue]:
+    statement = (
+        sa.text(query)
+        .bindparams(
+            sa.bindparam("data_types", expanding=True),
+            *(sa.bindparam(k, type_=sa.Date) for k in ("first", "last") if k in params),
+        )
+        .columns(period_start=sa.Date, value=sa.Numeric(8, 2), published_at=UTCDateTime)
+    )
+    rows = conn.execute(
+        statement, {"data_types": list(data_types), "period": PERIOD, "service": SERVICE, **params}
+    ).mappings()
+    values = [
+        PublishedValue(
+            period_start=row["period_start"],
+            data_type=row["data_type"],
+            value=row["value"],
+            numerator=row["numerator"],
+            denominator=row["denominator"],
+            # PostgreSQL answers in the session's time zone; one zone everywhere.
+            published_at=row["published_at"].astimezone(dt.timezone.utc),
+        )
+        for row in rows
+    ]
+    return sorted(values, key=_order)
+
+
+def latest_values(conn: sa.Connection, data_types: Sequence[str] = DATA_TYPES) -> list[PublishedValue]:
+    """Each data type's most recent published month (data types never published are absent)."""
+    return _read(conn, sql.LATEST, data_types)
+
+
+def values_between(
+    conn: sa.Connection, first: dt.date, last: dt.date, data_types: Sequence[str] = DATA_TYPES
+) -> list[PublishedValue]:
+    """Published values whose period_start is in [first, last], both inclusive."""
+    return _read(conn, sql.PUBLISHED_BETWEEN, data_types, first=first, last=last)
+
+
+def published_months(conn: sa.Connection) -> list[dt.date]:
+    query = sa.text(sql.PUBLISHED_MONTHS).columns(period_start=sa.Date)
+    return list(conn.execute(query, {"period": PERIOD, "service": SERVICE}).scalars())
+
+
+def channel_totals(conn: sa.Connection) -> list[ChannelTotal]:
+    """Per published month and source channel, the LPAs Sirius received (for the GOV.UK CSV)."""
+    months = published_months(conn)
+    if not months:
+        return []
+    rows = conn.execute(with_months(sql.CHANNEL_TOTALS, months).columns(month=sa.Date))
+    return sorted(
+        (ChannelTotal(row.month, row.channel, int(row.total)) for row in rows),
+        key=lambda t: (t.month, t.channel),
+    )

@@ -1,0 +1,194 @@
+"""Webhooks, received by a real HTTP server on loopback: once per published month, and on a failed run."""
+
+import contextlib
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import dagster as dg
+import pytest
+
+from perfdata_assets.config import ConfigError
+from perfdata_assets.publishing.assets import published_kpis
+from perfdata_assets.publishing.sensors import (
+    NOT_CONFIGURED,
+    perfdata_run_failure_webhook,
+    published_kpis_webhook,
+    safe_error,
+)
+from perfdata_assets.publishing.webhooks import WebhookNotifier, parse_urls, redact, webhooks_from_env
+from perfdata_assets_tests.publishing.fixtures import seed_kpis
+from perfdata_assets_tests.support import materialize
+
+
+class Receiver:
+    """A loopback HTTP server recording every POSTed JSON body; can fail the first N requests."""
+
+    def __init__(self, fail_first: int = 0, status: int = 500):
+        self.bodies: list[dict] = []
+        self.attempts = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                receiver.attempts += 1
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                code = status if receiver.attempts <= fail_first else 204
+                if code == 204:
+                    receiver.bodies.append(json.loads(body))
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/secret-token-path"
+
+    def __enter__(self):
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def notifier(*urls: str, **kwargs) -> WebhookNotifier:
+    return WebhookNotifier(urls=",".join(urls), timeout_seconds=2, backoff_seconds=0.01, **kwargs)
+
+
+@contextlib.contextmanager
+def closed_port_url():
+    """A loopback URL where nothing listens (connection refused, at once)."""
+    with Receiver() as receiver:
+        url = receiver.url
+    yield url
+
+
+@pytest.fixture
+def instance():
+    # In memory: the sensors only need the event log, and this keeps the tests fast.
+    with dg.DagsterInstance.ephemeral() as test_instance:
+        yield test_instance
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_one_webhook_per_published_month_and_never_twice(backend, instance):
+    seed_kpis(backend)
+    assert materialize([published_kpis], backend, "2024-01-01", "2024-03-01", instance=instance).success
+
+    with Receiver() as first, Receiver() as second:
+        webhooks = notifier(first.url, second.url)
+        context = dg.build_sensor_context(instance=instance, resources={"webhooks": webhooks})
+        result = published_kpis_webhook(context)
+        assert isinstance(result, dg.SkipReason)
+        assert result.skip_message == "months 2024-01, 2024-02, 2024-03: 6 delivered"
+        assert [b["month"] for b in first.bodies] == ["2024-01", "2024-02", "2024-03"]
+        assert first.bodies == second.bodies
+        march = first.bodies[2]
+        assert march["values"] == {"user-satisfaction-percent": 66.67, "user-satisfaction-score": 58.33,
+                                   "completion-rate-percent": 133.33, "digital-take-up-percent": 74.07}
+        assert first.bodies[1]["values"]["completion-rate-percent"] is None
+        assert march["event"] == "kpis-published" and march["period_start"] == "2024-03-01"
+        stored = backend.query("SELECT DISTINCT published_at FROM perfdata.published_kpis")
+        assert len(stored) == 1 and march["published_at"].startswith(str(stored[0][0])[:19].replace(" ", "T"))
+        assert "completion-rate-percent 133.33" in march["text"]
+
+        # The same tick again, and a restarted daemon (a new context from the saved cursor): nothing new.
+        assert published_kpis_webhook(context).skip_message == "no newly published month"
+        restarted = dg.build_sensor_context(instance=instance, cursor=context.cursor, resources={"webhooks": webhooks})
+        assert published_kpis_webhook(restarted).skip_message == "no newly published month"
+        assert len(first.bodies) == 3
+
+        # Re-publishing February is a new publication: one more notification.
+        assert materialize([published_kpis], backend, "2024-02-01", instance=instance).success
+        published_kpis_webhook(restarted)
+        assert [b["month"] for b in first.bodies] == ["2024-01", "2024-02", "2024-03", "2024-02"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_retries_are_bounded_and_a_dead_receiver_does_not_block_the_others(backend, instance):
+    seed_kpis(backend)
+    assert materialize([published_kpis], backend, "2024-01-01", "2024-02-01", instance=instance).success
+    with Receiver(fail_first=2) as flaky, Receiver(fail_first=99) as broken, closed_port_url() as dead:
+        context = dg.build_sensor_context(instance=instance, resources={"webhooks": notifier(flaky.url, broken.url, dead)})
+        message = published_kpis_webhook(context).skip_message
+        assert [b["month"] for b in flaky.bodies] == ["2024-01", "2024-02"]  # third attempt got through
+        assert broken.attempts == 3  # three attempts for January, then skipped for the tick
+        assert message == (
+            "months 2024-01, 2024-02: 2 delivered; failed: "
+            f"{redact(broken.url)} (HTTP 500), {redact(dead)} (ConnectionError), "
+            f"{redact(broken.url)} (skipped: failed earlier in this tick), "
+            f"{redact(dead)} (skipped: failed earlier in this tick)"
+        )
+        assert "secret-token-path" not in message
+        # At most once: the failed months are not re-sent on the next tick.
+        assert published_kpis_webhook(context).skip_message == "no newly published month"
+
+
+def test_a_refused_payload_is_not_retried():
+    with Receiver(fail_first=99, status=400) as receiver:
+        [delivery] = notifier(receiver.url).post({"x": 1})
+    assert delivery.error == "HTTP 400" and receiver.attempts == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_failure_sensor_alerts_without_personal_data(backend, instance):
+    # Nothing in the KPI tables: published_kpis fails, naming what is missing.
+    result = materialize([published_kpis], backend, "2024-01-01", instance=instance, raise_on_error=False)
+    assert not result.success
+    with Receiver() as receiver:
+        context = dg.build_run_status_sensor_context(
+            sensor_name="perfdata_run_failure_webhook",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(),
+            resources={"webhooks": notifier(receiver.url)},
+        ).for_run_failure()
+        outcome = perfdata_run_failure_webhook(context)
+    assert outcome.skip_message == f"run {result.run_id}: 1 delivered"
+    [alert] = receiver.bodies
+    assert alert["event"] == "run-failed" and alert["run_id"] == result.run_id
+    assert alert["job"] == "__ephemeral_asset_job__"
+    assert alert["failed_steps"] == ["published_kpis"]
+    assert alert["error"].startswith("published_kpis for 2024-01 to 2024-01: completion_rate has no row for 2024-01")
+
+
+def test_error_messages_are_cut_to_a_safe_line():
+    message = (
+        '(psycopg.errors.InvalidTextRepresentation) invalid input syntax for type json by jane.doe@example.com '
+        '[SQL: INSERT INTO x VALUES (%(details)s)] [parameters: {"details": "my diagnosis"}]\n'
+        'DETAIL: Token "my" is invalid.\nCONTEXT: JSON data, line 1: my diagnosis'
+    )
+    safe = safe_error(message)
+    assert safe == "(psycopg.errors.InvalidTextRepresentation) invalid input syntax for type json by [redacted]"
+    assert len(safe_error("x" * 1000)) == 300
+    assert safe_error("") == ""
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_without_urls_both_sensors_skip_saying_why(backend, instance):
+    context = dg.build_sensor_context(instance=instance, resources={"webhooks": WebhookNotifier()})
+    assert published_kpis_webhook(context).skip_message == NOT_CONFIGURED
+    result = materialize([published_kpis], backend, "2024-01-01", instance=instance, raise_on_error=False)
+    failure_context = dg.build_run_status_sensor_context(
+        sensor_name="perfdata_run_failure_webhook", dagster_instance=instance, dagster_run=result.dagster_run,
+        dagster_event=result.get_run_failure_event(), resources={"webhooks": WebhookNotifier()},
+    ).for_run_failure()
+    assert perfdata_run_failure_webhook(failure_context).skip_message == NOT_CONFIGURED
+
+
+def test_webhook_urls_from_the_environment(monkeypatch):
+    monkeypatch.delenv("PERFDATA_WEBHOOK_URLS", raising=False)
+    assert webhooks_from_env().url_list() == []
+    monkeypatch.setenv("PERFDATA_WEBHOOK_URLS", " https://a.example/x , http://b.example:8080/y,")
+    resource = webhooks_from_env()
+    assert isinstance(resource.urls, dg.EnvVar)
+    assert parse_urls(resource.urls.get_value()) == ["https://a.example/x", "http://b.example:8080/y"]
+    monkeypatch.setenv("PERFDATA_WEBHOOK_URLS", "https://a.example/x,ftp://secret@b.example/")
+    with pytest.raises(ConfigError, match="entry 2 is not an http") as error:
+        webhooks_from_env()
+    assert "secret" not in str(error.value)
+    assert redact("https://hooks.example.org:8443/services/T0/B0/secret?x=1") == "https://hooks.example.org:8443"
