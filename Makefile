@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test ui lock clean
+.PHONY: install demo test test-fast ui up image image-test screenshots openapi bench lock clean
 
 install: $(INSTALLED)
 
@@ -15,7 +15,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "perfdata needs Python 3.11 or newer: make PYTHON=python3.11 ...")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,k8s]'
 	touch $@
 
 ## make demo: seed a synthetic LPA database (embedded SQLite), materialise every asset, print the KPIs
@@ -26,9 +26,33 @@ demo: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## make test-fast: all but the deployment tests (real Dagster processes and a fresh image virtualenv, ~5 min)
+test-fast: install
+	$(BIN)/python -m pytest -m "not deployment" $(PYTEST_ARGS)
+
 ## make ui: the Dagster UI on the demo's instance and database (http://127.0.0.1:3000)
 ui: install
 	DAGSTER_HOME=$(CURDIR)/.perfdata/dagster_home $(BIN)/dagster dev -m perfdata_assets.definitions
+
+## make up: Dagster webserver + daemon on this machine, on the production instance config (PostgreSQL; docs/deployment.md)
+up: install
+	deploy/up.sh
+
+## make image: build the production image (needs a Docker engine)
+image:
+	docker build -t perfdata:$$(git rev-parse --short HEAD) .
+
+## make image-test: only the image test (the Dockerfile's steps in a fresh virtualenv)
+image-test: install
+	$(BIN)/python -m pytest -m image $(PYTEST_ARGS)
+
+## make screenshots: docs/dashboard-*.png from the demo's figures (after `make demo`; needs chromium)
+screenshots: install
+	$(BIN)/python -m perfdata_assets_tests.dashboard.screenshot
+
+## make openapi: regenerate the committed OpenAPI document after changing the API
+openapi: install
+	$(BIN)/python -m perfdata_assets.publishing.api
 
 ## make lock: regenerate constraints.txt from the current .venv after a dependency change
 lock: install

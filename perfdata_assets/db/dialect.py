@@ -29,6 +29,12 @@ class Dialect:
             return f"(CASE WHEN jsonb_typeof({document}) = 'object' THEN {document} ->> '{key}' END)"
         return f"(CASE WHEN json_valid({document}) AND json_type({document}) = 'object' THEN {document} ->> '{key}' END)"
 
+    def path_only(self, url: str) -> str:
+        """A page address without its query string or fragment, where personal data can hide."""
+        find = "strpos" if self.name == "postgresql" else "instr"
+        cut = f"substr({url}, 1, {find}({url} || '?', '?') - 1)"
+        return f"substr({cut}, 1, {find}({cut} || '#', '#') - 1)"
+
     def instant(self, value: dt.datetime) -> object:
         """A bound value comparable with the stored timestamps."""
         if value.tzinfo is None:

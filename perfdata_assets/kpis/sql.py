@@ -4,6 +4,12 @@ Each query computes every month of a run's window in one statement from
 perfdata's own history tables (never the live source), with a row for every
 month, empty ones included: counts 0, percentages NULL.
 ``{months}`` becomes a CTE ``months(month, next_month)`` listing the window's months.
+
+Each query first counts per day over the window's days (one pass over the
+history table: an index range scan for a month, a sequential scan for years),
+then adds the days up into their months. Joining the months straight to the
+history rows by range made PostgreSQL loop over every row for every month: 100
+seconds for five years of lifecycle events, against about 3 this way.
 """
 
 from __future__ import annotations
@@ -26,11 +32,32 @@ def with_months(query: str, months: list[dt.date]) -> sa.TextClause:
     return clause.bindparams(*(sa.bindparam(k, v, type_=sa.Date) for k, v in params.items()))
 
 
+# The window's days, bounding the per-day pass over a history table.
+WINDOW = "{column} >= (SELECT min(month) FROM months) AND {column} < (SELECT max(next_month) FROM months)"
+IN_MONTH = "d.day >= m.month AND d.day < m.next_month"
+
+
+def total(column: str) -> str:
+    """A month's count from its days' counts: an integer, 0 when no day has any."""
+    return f"CAST(coalesce(sum(d.{column}), 0) AS BIGINT)"
+
+
 # --- 1. User satisfaction ----------------------------------------------------
 # Ratings weigh 1 (very dissatisfied) to 5 (very satisfied); the score is
 # 100 × (mean − 1) / 4 = 100 × Σ(weight − 1) / (4 × responses).
 USER_SATISFACTION = f"""
-{{months}}
+{{months}}, days AS (
+        SELECT day,
+               count(rating) AS responses,
+               count(CASE WHEN rating = 'very-dissatisfied' THEN 1 END) AS very_dissatisfied,
+               count(CASE WHEN rating = 'dissatisfied' THEN 1 END) AS dissatisfied,
+               count(CASE WHEN rating = 'neither-satisfied-or-dissatisfied' THEN 1 END) AS neither,
+               count(CASE WHEN rating = 'satisfied' THEN 1 END) AS satisfied,
+               count(CASE WHEN rating = 'very-satisfied' THEN 1 END) AS very_satisfied
+          FROM perfdata.raw_feedback
+         WHERE {WINDOW.format(column="day")}
+         GROUP BY day
+)
 INSERT INTO perfdata.user_satisfaction
        (month, responses, very_dissatisfied, dissatisfied, neither, satisfied, very_satisfied,
         satisfied_percent, score_percent)
@@ -39,39 +66,52 @@ SELECT month, responses, very_dissatisfied, dissatisfied, neither, satisfied, ve
        {percent("dissatisfied + 2 * neither + 3 * satisfied + 4 * very_satisfied", "4 * responses")} AS score_percent
   FROM (
         SELECT m.month,
-               count(f.rating) AS responses,
-               count(CASE WHEN f.rating = 'very-dissatisfied' THEN 1 END) AS very_dissatisfied,
-               count(CASE WHEN f.rating = 'dissatisfied' THEN 1 END) AS dissatisfied,
-               count(CASE WHEN f.rating = 'neither-satisfied-or-dissatisfied' THEN 1 END) AS neither,
-               count(CASE WHEN f.rating = 'satisfied' THEN 1 END) AS satisfied,
-               count(CASE WHEN f.rating = 'very-satisfied' THEN 1 END) AS very_satisfied
+               {total("responses")} AS responses,
+               {total("very_dissatisfied")} AS very_dissatisfied,
+               {total("dissatisfied")} AS dissatisfied,
+               {total("neither")} AS neither,
+               {total("satisfied")} AS satisfied,
+               {total("very_satisfied")} AS very_satisfied
           FROM months m
-          LEFT JOIN perfdata.raw_feedback f ON f.day >= m.month AND f.day < m.next_month
+          LEFT JOIN days d ON {IN_MONTH}
          GROUP BY m.month
        ) counted
 """
 
-REJECTED_RATINGS = """
-{months}
-SELECT m.month, count(f.feedback_id) - count(f.rating) AS rejected
+REJECTED_RATINGS = f"""
+{{months}}, days AS (
+        SELECT day, count(feedback_id) - count(rating) AS rejected
+          FROM perfdata.raw_feedback
+         WHERE {WINDOW.format(column="day")}
+         GROUP BY day
+)
+SELECT m.month, {total("rejected")} AS rejected
   FROM months m
-  LEFT JOIN perfdata.raw_feedback f ON f.day >= m.month AND f.day < m.next_month
+  LEFT JOIN days d ON {IN_MONTH}
  GROUP BY m.month
 """
 
 # --- 2. Completion rate --------------------------------------------------------
 # Counted by the day each event happened, whenever the LPA was started.
 COMPLETION_RATE = f"""
-{{months}}
+{{months}}, days AS (
+        SELECT day,
+               count(CASE WHEN event = 'started' THEN 1 END) AS started,
+               count(CASE WHEN event = 'created' THEN 1 END) AS created,
+               count(CASE WHEN event = 'completed' THEN 1 END) AS completed
+          FROM perfdata.lpa_lifecycle_events
+         WHERE {WINDOW.format(column="day")}
+         GROUP BY day
+)
 INSERT INTO perfdata.completion_rate (month, started, created, completed, completion_rate_percent)
 SELECT month, started, created, completed, {percent("created", "started")} AS completion_rate_percent
   FROM (
         SELECT m.month,
-               count(CASE WHEN e.event = 'started' THEN 1 END) AS started,
-               count(CASE WHEN e.event = 'created' THEN 1 END) AS created,
-               count(CASE WHEN e.event = 'completed' THEN 1 END) AS completed
+               {total("started")} AS started,
+               {total("created")} AS created,
+               {total("completed")} AS completed
           FROM months m
-          LEFT JOIN perfdata.lpa_lifecycle_events e ON e.day >= m.month AND e.day < m.next_month
+          LEFT JOIN days d ON {IN_MONTH}
          GROUP BY m.month
        ) counted
 """
@@ -79,15 +119,22 @@ SELECT month, started, created, completed, {percent("created", "started")} AS co
 # --- 3. Digital take-up --------------------------------------------------------
 # 'online' is the digital channel; every channel, unknown ones included, is in the total.
 DIGITAL_TAKE_UP = f"""
-{{months}}
+{{months}}, days AS (
+        SELECT day,
+               sum(CASE WHEN channel = 'online' THEN "count" END) AS digital,
+               sum("count") AS total
+          FROM perfdata.channel_counts
+         WHERE {WINDOW.format(column="day")}
+         GROUP BY day
+)
 INSERT INTO perfdata.digital_take_up (month, digital, total, take_up_percent)
 SELECT month, digital, total, {percent("digital", "total")} AS take_up_percent
   FROM (
         SELECT m.month,
-               coalesce(sum(CASE WHEN c.channel = 'online' THEN c."count" END), 0) AS digital,
-               coalesce(sum(c."count"), 0) AS total
+               {total("digital")} AS digital,
+               {total("total")} AS total
           FROM months m
-          LEFT JOIN perfdata.channel_counts c ON c.day >= m.month AND c.day < m.next_month
+          LEFT JOIN days d ON {IN_MONTH}
          GROUP BY m.month
        ) counted
 """

@@ -9,7 +9,7 @@ the source is written, a row gone from the source is kept.
 from __future__ import annotations
 
 from perfdata_assets.db.dialect import Dialect, html_unescape
-from perfdata_assets.db.transfer import Extraction
+from perfdata_assets.db.transfer import Extraction, History
 
 VALID_RATINGS = (
     "very-dissatisfied",
@@ -25,7 +25,9 @@ TS = "TIMESTAMP WITH TIME ZONE"
 
 def _feedback(d: Dialect) -> str:
     rating = d.json_text("message", "rating")
-    from_page = d.json_text("message", "fromPage")
+    # Decoded first (the service stores "&#039;", whose '#' is no fragment), then
+    # cut to the path: a query string can carry an email address.
+    from_page = d.path_only(html_unescape(d.json_text("message", "fromPage")))
     # An invalid rating is kept as NULL: the row still counts as rejected for
     # its month, and none of its content is copied.
     return f"""
@@ -33,7 +35,7 @@ def _feedback(d: Dialect) -> str:
                received AS received_at,
                {d.london_date("received")} AS day,
                CASE WHEN {rating} IN ({_RATING_LIST}) THEN {rating} END AS rating,
-               {html_unescape(from_page)} AS from_page
+               {from_page} AS from_page
           FROM feedback
          WHERE received >= :starts_at AND received < :ends_at
     """
@@ -51,9 +53,12 @@ FEEDBACK = Extraction(
     render=_feedback,
 )
 
-MERGE_FEEDBACK = """
+INSERT_FEEDBACK = """
     INSERT INTO perfdata.raw_feedback (feedback_id, received_at, day, rating, from_page)
     SELECT feedback_id, received_at, day, rating, from_page FROM {source} WHERE true
+"""
+
+MERGE_FEEDBACK = INSERT_FEEDBACK + """
     ON CONFLICT (feedback_id) DO UPDATE
        SET received_at = excluded.received_at,
            day = excluded.day,
@@ -63,6 +68,8 @@ MERGE_FEEDBACK = """
         OR raw_feedback.rating IS DISTINCT FROM excluded.rating
         OR raw_feedback.from_page IS DISTINCT FROM excluded.from_page
 """
+
+HISTORY_FEEDBACK = History("perfdata.raw_feedback", INSERT_FEEDBACK, MERGE_FEEDBACK)
 
 FEEDBACK_DAYS = """
     SELECT day, count(*) AS received, count(rating) AS valid
@@ -103,9 +110,12 @@ LIFECYCLE_EVENTS = Extraction(
 # One row per (LPA, event): an LPA whose createdAt moves (un-created, then
 # created again) is counted on its latest day; a deleted LPA loses its
 # timestamps in the source, matches no window, and so keeps its events here.
-MERGE_LIFECYCLE_EVENTS = """
+INSERT_LIFECYCLE_EVENTS = """
     INSERT INTO perfdata.lpa_lifecycle_events (lpa_id, event, occurred_at, day, lpa_type)
     SELECT lpa_id, event, occurred_at, day, lpa_type FROM {source} WHERE true
+"""
+
+MERGE_LIFECYCLE_EVENTS = INSERT_LIFECYCLE_EVENTS + """
     ON CONFLICT (lpa_id, event) DO UPDATE
        SET occurred_at = excluded.occurred_at,
            day = excluded.day,
@@ -113,6 +123,8 @@ MERGE_LIFECYCLE_EVENTS = """
      WHERE lpa_lifecycle_events.occurred_at IS DISTINCT FROM excluded.occurred_at
         OR lpa_lifecycle_events.lpa_type IS DISTINCT FROM excluded.lpa_type
 """
+
+HISTORY_LIFECYCLE_EVENTS = History("perfdata.lpa_lifecycle_events", INSERT_LIFECYCLE_EVENTS, MERGE_LIFECYCLE_EVENTS)
 
 LIFECYCLE_EVENT_DAYS = """
     SELECT day, event, count(*) AS events

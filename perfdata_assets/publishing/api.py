@@ -36,6 +36,7 @@ from perfdata_assets.publishing.errors import ApiError, ErrorBody
 from perfdata_assets.publishing.published import DATA_TYPES, PERIOD, SERVICE, PublishedValue
 from perfdata_assets.publishing.ratelimit import RateLimit, RateLimiter
 from perfdata_assets.publishing.resource import PerformanceData, perfdata_read_engine
+from perfdata_assets.dashboard import mount_dashboard
 
 log = logging.getLogger("perfdata.api")
 
@@ -334,6 +335,8 @@ def create_app(
 
     app.include_router(public)
     app.include_router(protected)
+    # The public dashboard at / and /performance (outside the OpenAPI document).
+    mount_dashboard(app, performance)
 
     def openapi() -> dict:
         # FastAPI documents a 422 for its validation errors; this API answers 400.
