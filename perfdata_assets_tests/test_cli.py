@@ -1,9 +1,11 @@
 """The commands a data engineer types, run as they would type them, against a real PostgreSQL."""
 
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,33 @@ def test_perfdata_backfill_and_kpis_in_one_command_each(postgres_url, tmp_path):
 
     too_late = run([perfdata, "backfill", "--start", "2024-01-01", "--end", "2999-01-01"], env, tmp_path, ok=False)
     assert too_late.returncode == 2 and "has not ended yet" in too_late.stderr and "Traceback" not in too_late.stderr
+
+
+def test_dagster_materialize_against_a_sirius_that_throttles_and_fails_first(postgres_url, tmp_path):
+    """The issue's acceptance: any server following the contract, 503 and 429 before 200."""
+    from perfdata_assets.sirius.stub import SiriusStub, synthetic_channel_counts
+
+    seed(postgres_url)
+    with SiriusStub(seed=11, complete_through=dt.date(2024, 3, 31), throttle_first=1, fail_first=2, retry_after=1,
+                    require_signature=True, access_key="AKIDCLITEST", secret_key="cli-test-secret") as stub:
+        env = cli_env(postgres_url, tmp_path, SIRIUS_BASE_URL=stub.base_url, AWS_ACCESS_KEY_ID="AKIDCLITEST",
+                      AWS_SECRET_ACCESS_KEY="cli-test-secret", NO_PROXY="127.0.0.1")
+        dagster = [str(BIN / "dagster"), "asset", "materialize", "-m", "perfdata_assets.definitions"]
+        run([str(BIN / "perfdata"), "db", "upgrade"], env, tmp_path)
+        run(dagster + ["--select", "sirius_channel_counts", "--partition-range", "2024-01-01...2024-03-31"],
+            env, tmp_path)
+        run(dagster + ["--select", "digital_take_up", "--partition-range", "2024-01-01...2024-03-01"], env, tmp_path)
+        assert stub.request_count == 3  # 429, then 503, then the 91 days in one request
+    counts = synthetic_channel_counts(dt.date(2024, 1, 1), dt.date(2024, 3, 31), seed=11)
+    expected = []
+    for month in (1, 2, 3):
+        digital = sum(c.count for c in counts if c.day.month == month and c.channel == "online")
+        total = sum(c.count for c in counts if c.day.month == month)
+        percent = (Decimal(100 * digital) / total).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        expected.append((f"2024-{month:02d}-01", digital, total, str(percent)))
+    engine = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.exec_driver_sql(
+            "SELECT month::text, digital, total, take_up_percent::text FROM perfdata.digital_take_up ORDER BY month")]
+    engine.dispose()
+    assert rows == expected
