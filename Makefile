@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast ui up image image-test screenshots openapi bench lock clean
+.PHONY: install demo test test-fast soak bench ui up image image-test screenshots openapi lock clean
 
 install: $(INSTALLED)
 
@@ -29,6 +29,14 @@ test: install
 ## make test-fast: all but the deployment tests (real Dagster processes and a fresh image virtualenv, ~5 min)
 test-fast: install
 	$(BIN)/python -m pytest -m "not deployment" $(PYTEST_ARGS)
+
+## make soak: the long reliability tests (faults, load, property-based HTTP input), PostgreSQL required
+soak: install
+	$(BIN)/python -m pytest -m soak $(PYTEST_ARGS)
+
+## make bench: five years of production-sized history on the local PostgreSQL; writes bench/RESULTS.md
+bench: install
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,k8s,bench]" && $(BIN)/python -m bench
 
 ## make ui: the Dagster UI on the demo's instance and database (http://127.0.0.1:3000)
 ui: install

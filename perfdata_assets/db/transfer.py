@@ -14,8 +14,8 @@ index maintenance row by row), builds the indexes again from their own
 definitions and ANALYZEs the table. The rows are the ones the merge would
 write into an empty table (the extraction yields each key once); a failure
 rolls all of it back, indexes included. Every later load merges. Measured on
-13.5 million lifecycle events (bench/): the merge took 9 minutes, the bulk
-path about as long as ``CREATE TABLE … AS`` plus its primary key.
+13.5 million lifecycle events (bench/, 2 cores): the merge took 9 minutes, the
+bulk path 1 to 2 minutes (the INSERT, then the primary key and the day index).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from perfdata_assets.db.ledger import record_loaded_days
 from perfdata_assets.db.transfer import Extraction, History, merge_window
-from perfdata_assets.lpa import sql
+from perfdata_assets.lpa import anomalies, sql
 from perfdata_assets.partitions import DayWindow, daily_partitions
 from perfdata_assets.resources import PerfdataDatabase
 
@@ -41,6 +41,12 @@ def _day_stats(database: PerfdataDatabase, query: str, window: DayWindow) -> lis
         ).all()
 
 
+def _anomalies(database: PerfdataDatabase, count, window: DayWindow) -> dict[str, int]:
+    """Counts of malformed source rows in the window (anomalies.py): counts only, never content."""
+    with database.connect().lpa.connect() as conn:
+        return count(conn, window.starts_at, window.ends_at)
+
+
 def _day_key(day: object) -> str:
     return day if isinstance(day, str) else day.isoformat()
 
@@ -71,12 +77,15 @@ def raw_feedback(context: dg.AssetExecutionContext, database: PerfdataDatabase) 
     for row in _day_stats(database, sql.FEEDBACK_DAYS, window):
         per_day[_day_key(row.day)] = {"dagster/row_count": row.received, "rejected_ratings": row.received - row.valid}
     _add_daily_metadata(context, per_day)
+    # Duplicated submissions are reported, not dropped: kpis.md counts rows, and so
+    # does the independent checker (see anomalies.py).
     return dg.MaterializeResult(
         metadata={
             "window": str(window),
             "feedback_in_window": sum(m["dagster/row_count"] for m in per_day.values()),
             "rejected_ratings_in_window": sum(m["rejected_ratings"] for m in per_day.values()),
             "rows_new_or_changed": written,
+            **_anomalies(database, anomalies.feedback_anomalies, window),
         }
     )
 
@@ -111,5 +120,6 @@ def lpa_lifecycle_events(context: dg.AssetExecutionContext, database: PerfdataDa
             "window": str(window),
             **{f"{e}_events_in_window": sum(m[f"{e}_events"] for m in per_day.values()) for e in sql.EVENTS},
             "rows_new_or_changed": written,
+            **_anomalies(database, anomalies.application_anomalies, window),
         }
     )

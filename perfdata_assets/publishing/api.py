@@ -21,7 +21,7 @@ import logging
 import re
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
@@ -49,8 +49,8 @@ MAX_FEEDBACK_BYTES = 32 * 1024
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 KPI_CSV_HEADER = ["period_start", "period", "service", "data_type", "value", "numerator", "denominator",
                   "published_at"]
-# Documented in the OpenAPI parameters and used to parse them.
-MONTH_PATTERN = r"^([0-9]{4})-(0[1-9]|1[0-2])$"
+# Documented in the OpenAPI parameters and used to parse them (there is no year 0000).
+MONTH_PATTERN = r"^(?!0000)([0-9]{4})-(0[1-9]|1[0-2])$"
 
 # Literal[tuple] is Literal[each item]: the documented enums are the very lists the code uses.
 DataType = Literal[DATA_TYPES]
@@ -82,12 +82,16 @@ class Health(BaseModel):
 class FeedbackForm(BaseModel):
     """A feedback form submission."""
 
-    # For the OpenAPI document only: feedback.parse_feedback does the validating.
+    # For the OpenAPI document only: feedback.parse_feedback does the validating, and
+    # this says exactly what it accepts (schemathesis checks the two agree): "" and
+    # null mean "not given"; a phone needs a digit; details cannot hold NUL.
     rating: Rating
-    details: str = Field(min_length=1, max_length=feedback.MAX_DETAILS, description="1 to 2000 characters")
-    email: str | None = Field(None, max_length=feedback.MAX_EMAIL, json_schema_extra={"format": "email"},
-                              description="stored lower-cased")
-    phone: str | None = Field(None, max_length=feedback.MAX_PHONE, pattern=r"^[0-9 +()\-]+$")
+    details: str = Field(min_length=1, max_length=feedback.MAX_DETAILS, pattern=r"^[^\x00]*$",
+                         description="1 to 2000 characters, no NUL")
+    email: Annotated[str, Field(max_length=feedback.MAX_EMAIL, json_schema_extra={"format": "email"})] | Literal[
+        ""] | None = Field(None, description="stored lower-cased; empty or null when not given")
+    phone: str | None = Field(None, max_length=feedback.MAX_PHONE, pattern=r"^([ +()\-]*[0-9][0-9 +()\-]*)?$",
+                              description="digits, spaces and + ( ) -; empty or null when not given")
 
 
 class FeedbackCreated(BaseModel):

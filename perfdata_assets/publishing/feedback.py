@@ -34,7 +34,9 @@ UNKNOWN_PAGE = "Unknown"
 
 _EMAIL = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"  # dot-atom local part
-    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"  # domain with a TLD
+    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"  # domain labels
+    # A TLD: letters, or an internationalised one in its ASCII form (xn--p1ai is .рф).
+    r"([A-Za-z]{2,63}|[Xx][Nn]--[A-Za-z0-9]([A-Za-z0-9-]{0,57}[A-Za-z0-9])?)"
 )
 _PHONE = re.compile(r"[0-9 +()\-]+")
 # What PHP's htmlspecialchars($s, ENT_QUOTES) replaces; '&' first so nothing is escaped twice.

@@ -1,0 +1,447 @@
+"""`python -m bench`: what perfdata costs on five years of production-sized history.
+
+    .venv/bin/python -m bench                                   # the full benchmark (make bench)
+    .venv/bin/python -m bench --years 1 --lpas-per-month 10000  # a quick check that it works
+
+Steps (each in its own subprocess, see bench/measure.py for what is measured):
+
+  B  the floor: hand-written SQL doing the same work (history copies + keys, the figures)
+  C  the naive Dagster way: one run per daily partition, measured on one month, scaled
+  A  `perfdata backfill` of the whole history into an empty perfdata schema (and of
+     a shorter window first, for the cost growth; that one again with Dagster's
+     event-log settings changed, to show where A's time goes; and the whole
+     history once more with both settings, A')
+  E  the nightly runs after A: the two nightly jobs over 3 days, the monthly job
+  D  the naive Python way: source rows into pandas, aggregated there
+  F  GET /v1/kpis/latest under load from a second process, on loopback
+
+A's figures must equal B's (and C's, D's and E's must too), month by month and
+column by column, or the benchmark exits non-zero. Results go to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench import generate
+from bench.measure import DATA_DIR, REPO, Measurement, StepFailed, run_step
+
+KPIS = {
+    "user_satisfaction": ("responses", "very_dissatisfied", "dissatisfied", "neither", "satisfied", "very_satisfied",
+                          "satisfied_percent", "score_percent"),
+    "completion_rate": ("started", "created", "completed", "completion_rate_percent"),
+    "digital_take_up": ("digital", "total", "take_up_percent"),
+}
+DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+PANDAS_DIR = DATA_DIR / "pydeps"
+
+
+# What the Dagster event log costs A: variants of the shorter backfill, each into an empty schema.
+EXPERIMENTS = [
+    ("without per-partition metadata", {}, {"without_partition_metadata": True}),
+    ("DAGSTER_EVENT_BATCH_SIZE=1000", {"DAGSTER_EVENT_BATCH_SIZE": "1000"}, {}),
+    ("both settings, without per-partition metadata",
+     {"DAGSTER_EVENT_BATCH_SIZE": "1000", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1"},
+     {"without_partition_metadata": True}),
+    # Last: the one run again over the whole history.
+    ("DAGSTER_EVENT_BATCH_SIZE=1000 + DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1",
+     {"DAGSTER_EVENT_BATCH_SIZE": "1000", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1"}, {}),
+]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--years", type=int, default=5, help="years of history (default 5)")
+    parser.add_argument("--lpas-per-month", type=int, default=100_000, help="LPAs started per month (default 100,000)")
+    parser.add_argument("--feedback-per-month", type=int, default=5_000, help="feedback forms per month (default 5,000)")
+    parser.add_argument("--admin-url", default=os.environ.get("PERFDATA_BENCH_ADMIN_URL", DEFAULT_ADMIN_URL),
+                        help="a PostgreSQL URL allowed to create databases")
+    parser.add_argument("--database", help="database for the LPA tables (default perfdata_bench, or one named "
+                        "after the parameters when they are not the defaults)")
+    parser.add_argument("--regenerate", action="store_true", help="regenerate the data even if the marker matches")
+    parser.add_argument("--dagster-storage", choices=("postgres", "sqlite"), default="postgres",
+                        help="the Dagster instance's storage (default postgres, as in production)")
+    parser.add_argument("--load-requests", type=int, default=4000, help="F: requests under load (default 4000)")
+    parser.add_argument("--load-seconds", type=float, default=30.0, help="F: time bound of the loaded phase")
+    parser.add_argument("--load-concurrency", type=int, default=4, help="F: concurrent clients (default 4)")
+    parser.add_argument("--skip", action="append", default=[], choices=["C", "D", "E", "F", "growth", "experiments"],
+                        help="leave a step out (repeatable)")
+    parser.add_argument("--output", type=Path, help="where the report goes (default bench/RESULTS.md for the "
+                        "default sizes, bench/data/RESULTS-<database>.md for others, so a quick run never "
+                        "overwrites the real figures)")
+    return parser.parse_args(argv)
+
+
+# --- set-up -------------------------------------------------------------------------
+
+
+def machine_description(engine: sa.Engine) -> dict:
+    with engine.connect() as conn:
+        version = conn.execute(sa.text("SHOW server_version")).scalar()
+        settings = {name: conn.execute(sa.text(f"SHOW {name}")).scalar()
+                    for name in ("shared_buffers", "work_mem", "maintenance_work_mem", "max_wal_size",
+                                 "max_parallel_workers_per_gather")}
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal:"))
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"cores": os.cpu_count(), "cpu": cpu, "memory_gb": mem_kb / 2**20, "postgres": version,
+            "pg_settings": settings, "python": platform.python_version(), "kernel": platform.release()}
+
+
+def git_revision() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True).stdout.strip()
+        return rev + (" + uncommitted changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def reset_perfdata_schema(url: str) -> None:
+    """An empty perfdata schema at the current revision (`perfdata db upgrade` on a clean slate)."""
+    from perfdata_assets.db.migrate import upgrade
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA IF EXISTS perfdata CASCADE")
+    upgrade(engine)
+    engine.dispose()
+
+
+def fresh_dagster_instance(storage: str, admin_url: str, database: str, home: Path) -> None:
+    """A new, empty Dagster instance: its own PostgreSQL database (as production) or SQLite files."""
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    config = "telemetry:\n  enabled: false\n"
+    if storage == "postgres":
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'")
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}"')
+            conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
+        admin.dispose()
+        url = sa.engine.make_url(admin_url)
+        config += (
+            "storage:\n  postgres:\n    postgres_db:\n      scheme: postgresql+psycopg2\n"
+            f"      hostname: {url.host}\n      port: {url.port or 5432}\n      username: {url.username}\n"
+            f"      password: '{url.password or ''}'\n      db_name: {database}\n"
+        )
+    (home / "dagster.yaml").write_text(config)
+
+
+def warm_cache(url: str) -> float:
+    """Read the source tables once, so that no measured step pays for the first read from disk."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT count(*), count(document) FROM applications").all()
+        conn.exec_driver_sql("SELECT count(*), count(message) FROM feedback").all()
+        for column in ("startedAt", "createdAt", "completedAt"):
+            conn.exec_driver_sql(f'SELECT count(*) FROM applications WHERE "{column}" >= now() - interval \'45 days\'').all()
+    engine.dispose()
+    return time.perf_counter() - started
+
+
+def ensure_pandas() -> dict[str, str]:
+    """pandas for D: the project's own if installed (the `bench` extra), else a copy under bench/data/pydeps."""
+    probe = subprocess.run([sys.executable, "-c", "import pandas"], capture_output=True)
+    if probe.returncode == 0:
+        return {}
+    env = {"PYTHONPATH": os.pathsep.join([str(PANDAS_DIR), str(REPO)])}
+    probe = subprocess.run([sys.executable, "-c", "import pandas"], capture_output=True, env={**os.environ, **env})
+    if probe.returncode != 0:
+        print(f"  pandas is not installed: installing it for the benchmark only, into {PANDAS_DIR}")
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", str(PANDAS_DIR), "pandas>=2.2"],
+                       check=True)
+    return env
+
+
+# --- figures ---------------------------------------------------------------------------
+
+
+def _norm(value: object) -> object:
+    if value is None:
+        return None
+    if isinstance(value, (Decimal, float, str)) and not isinstance(value, bool):
+        try:
+            return str(Decimal(str(value)).quantize(Decimal("0.01")))
+        except ArithmeticError:
+            return value
+    return int(value)
+
+
+def read_figures(url: str, schema: str, months: list[dt.date]) -> dict[str, dict[str, dict]]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    figures: dict[str, dict[str, dict]] = {}
+    with engine.connect() as conn:
+        for kpi, columns in KPIS.items():
+            rows = conn.execute(
+                sa.text(f"SELECT month, {', '.join(columns)} FROM {schema}.{kpi} WHERE month >= :first AND month <= :last"),
+                {"first": months[0], "last": months[-1]},
+            ).mappings()
+            figures[kpi] = {row["month"].isoformat(): {c: row[c] for c in columns} for row in rows}
+    engine.dispose()
+    return figures
+
+
+def compare(name: str, got: dict, expected: dict, months: list[dt.date]) -> list[str]:
+    """Every KPI column of every month: the differences, as lines."""
+    problems = []
+    for kpi, columns in KPIS.items():
+        for month in (m.isoformat() for m in months):
+            mine, theirs = got.get(kpi, {}).get(month), expected.get(kpi, {}).get(month)
+            if mine is None or theirs is None:
+                problems.append(f"{name}: {kpi} {month}: {'missing' if mine is None else 'not in the floor'}")
+                continue
+            for column in columns:
+                if _norm(mine[column]) != _norm(theirs[column]):
+                    problems.append(f"{name}: {kpi} {month} {column}: {mine[column]} != floor's {theirs[column]}")
+    return problems
+
+
+def month_list(first: dt.date, last: dt.date) -> list[dt.date]:
+    months, month = [], first.replace(day=1)
+    while month <= last:
+        months.append(month)
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    return months
+
+
+# --- F -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_published(url: str, months: list[dt.date]) -> str:
+    """The publication F reads: written by A when the definitions hold it, else by the asset's own code here."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        present = conn.execute(sa.text("SELECT count(*) FROM perfdata.published_kpis")).scalar()
+    if present:
+        engine.dispose()
+        return f"{present} rows written by A's backfill"
+    from perfdata_assets.publishing.assets import publish
+
+    with engine.begin() as conn:
+        publish(conn, months, dt.datetime.now(dt.timezone.utc))
+    with engine.connect() as conn:
+        present = conn.execute(sa.text("SELECT count(*) FROM perfdata.published_kpis")).scalar()
+    engine.dispose()
+    return (f"{present} rows written by the bench with perfdata_assets.publishing.assets.publish "
+            "(the publication asset is not in the definitions yet, so A did not write them)")
+
+
+def serve_command(port: int) -> list[str]:
+    from perfdata_assets.cli import main
+
+    if "serve" in main.commands:
+        return [sys.executable, "-m", "perfdata_assets.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return [sys.executable, "-m", "perfdata_assets.publishing.server", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def measure_api(args, env: dict, admin_url: str, databases: list[str], echo) -> tuple[Measurement, dict, str]:
+    port = free_port()
+    token = "perfdata-bench-token"
+    command = serve_command(port)
+    log_path = DATA_DIR / "logs" / "F_server.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(command, cwd=REPO, env={**os.environ, **env, "PERFDATA_API_TOKEN": token},
+                                  stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/healthcheck", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise StepFailed(f"the API server did not start ({' '.join(command[1:])}); see {log_path}")
+            time.sleep(0.2)
+        load = run_step(
+            "F_load", "load",
+            {"url": f"http://127.0.0.1:{port}/v1/kpis/latest", "token": token, "requests": args.load_requests,
+             "seconds": args.load_seconds, "concurrency": args.load_concurrency},
+            env, admin_url, databases, echo,
+        )
+    finally:
+        server.terminate()
+        try:
+            _, _, usage = os.wait4(server.pid, 0)
+            server.returncode = 0
+            server_rss = usage.ru_maxrss / 1024
+        except ChildProcessError:
+            server_rss = float("nan")
+    return load, {"server_max_rss_mb": server_rss}, " ".join(["python", *command[1:4]])
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    echo = lambda text="": print(text, flush=True)  # noqa: E731
+    params = generate.Params(args.years, args.lpas_per_month, args.feedback_per_month)
+    default = generate.Params(5, 100_000, 5_000)
+    database = args.database or ("perfdata_bench" if params == default
+                                 else f"perfdata_bench_{args.years}y_{args.lpas_per_month}pm_{args.feedback_per_month}fb")
+    dagster_db = f"{database}_dagster"
+    if args.output is None:
+        args.output = REPO / "bench" / "RESULTS.md" if params == default else DATA_DIR / f"RESULTS-{database}.md"
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+    today = dt.date.today()
+    load_before = os.getloadavg()
+
+    url = generate.ensure_database(args.admin_url, database)
+    dataset = generate.ensure_dataset(url, params, today, echo=echo, force=args.regenerate)
+    first, last = dataset.first_day, dataset.last_day
+    months = month_list(first, last)
+    machine = machine_description(sa.create_engine(args.admin_url, poolclass=sa.pool.NullPool))
+    echo(f"history {first} .. {last}: {dataset.applications:,} LPAs ({dataset.deleted:,} deleted, "
+         f"{dataset.events:,} lifecycle events), {dataset.feedback:,} feedback forms")
+
+    dagster_home = DATA_DIR / "dagster_home"
+    env = {
+        "LPA_DATABASE_URL": url,
+        "PERFDATA_DATABASE_URL": url,  # the embedded architecture
+        "PERFDATA_START_DATE": first.isoformat(),
+        "DAGSTER_HOME": str(dagster_home),
+        "PERFDATA_EXPORT_DIR": str(DATA_DIR / "exports"),  # the publication's export files, not .perfdata/
+        "PYTHONPATH": str(REPO),
+    }
+    for name in ("SIRIUS_BASE_URL", "SIRIUS_CHANNEL_COUNTS_CSV"):
+        os.environ.pop(name, None)
+    watched = [database, dagster_db]
+    results: dict[str, Measurement] = {}
+    notes: list[str] = []
+    problems: list[str] = []
+
+    def step(label: str, name: str, step_args: dict, extra_env: dict | None = None) -> Measurement:
+        results[label] = run_step(label, name, step_args, {**env, **(extra_env or {})}, args.admin_url, watched, echo)
+        return results[label]
+
+    echo(f"warming the page cache: {warm_cache(url):.0f} s")
+
+    echo("B: the floor (hand-written SQL)")
+    step("B", "floor", {"url": url, "start": first.isoformat(), "end": last.isoformat()})
+    floor_figures = read_figures(url, "bench_floor", months)
+
+    if "C" not in args.skip:
+        month = months[-1]
+        days = [month + dt.timedelta(days=i) for i in range((last - month).days + 1)]
+        echo(f"C: one run per partition, {len(days)} days of {month:%B %Y} and the month")
+        reset_perfdata_schema(url)
+        fresh_dagster_instance(args.dagster_storage, args.admin_url, dagster_db, dagster_home)
+        step("C", "naive_dagster", {"days": [d.isoformat() for d in days], "month": month.isoformat()})
+        problems += compare("C", read_figures(url, "perfdata", [month]), floor_figures, [month])
+
+    windows = [(first, last)]
+    if "growth" not in args.skip:
+        short = 12 if args.years > 1 else 3
+        windows.insert(0, (months[-short], last))
+    experiments: list[tuple[str, Measurement]] = []
+    for window_first, window_last in windows:
+        span = month_list(window_first, window_last)
+        label = f"A_{len(span)}m"
+        echo(f"A: perfdata backfill {window_first} .. {window_last} ({len(span)} months) into an empty schema")
+        reset_perfdata_schema(url)
+        fresh_dagster_instance(args.dagster_storage, args.admin_url, dagster_db, dagster_home)
+        step(label, "backfill", {"start": window_first.isoformat(), "end": window_last.isoformat()})
+        problems += compare(label, read_figures(url, "perfdata", span), floor_figures, span)
+        if len(windows) > 1 and (window_first, window_last) == windows[0] and "experiments" not in args.skip:
+            # What the Dagster event log costs: the shorter backfill again, with one thing changed each time.
+            experiments.append(("as shipped", results[label]))
+            for what, extra_env, options in EXPERIMENTS:
+                echo(f"A experiment, {len(span)} months: {what}")
+                reset_perfdata_schema(url)
+                fresh_dagster_instance(args.dagster_storage, args.admin_url, dagster_db, dagster_home)
+                measurement = run_step(f"{label} {what}", "backfill",
+                                       {"start": window_first.isoformat(), "end": window_last.isoformat(), **options},
+                                       {**env, **extra_env}, args.admin_url, watched, echo)
+                problems += compare(f"{label} ({what})", read_figures(url, "perfdata", span), floor_figures, span)
+                experiments.append((what, measurement))
+    results["A"] = results[f"A_{len(months)}m"]
+
+    if "E" not in args.skip:
+        nightly_first = last - dt.timedelta(days=2)
+        echo(f"E: the nightly runs ({nightly_first} .. {last}) and the monthly run ({months[-1]:%B %Y}) after A")
+        step("E", "nightly", {"first": nightly_first.isoformat(), "last": last.isoformat(),
+                              "month": months[-1].isoformat()})
+        problems += compare("E", read_figures(url, "perfdata", months), floor_figures, months)
+
+    if experiments:
+        # The whole history with both Dagster settings: what A would be with them (see the report).
+        what, extra_env, options = EXPERIMENTS[-1]
+        echo(f"A experiment, {len(months)} months: {what}")
+        reset_perfdata_schema(url)
+        fresh_dagster_instance(args.dagster_storage, args.admin_url, dagster_db, dagster_home)
+        results["A_tuned"] = run_step(f"A_{len(months)}m {what}", "backfill",
+                                      {"start": first.isoformat(), "end": last.isoformat(), **options},
+                                      {**env, **extra_env}, args.admin_url, watched, echo)
+        problems += compare(f"A_{len(months)}m ({what})", read_figures(url, "perfdata", months), floor_figures, months)
+
+    if "D" not in args.skip:
+        echo("D: the naive Python way (pandas)")
+        pandas_env = ensure_pandas()
+        if pandas_env:
+            notes.append(f"pandas for D was installed under {PANDAS_DIR.relative_to(REPO)} (not in the project's .venv)")
+        measurement = step("D", "naive_pandas", {"url": url, "start": first.isoformat(), "end": last.isoformat()},
+                           pandas_env)
+        problems += compare("D", measurement.result.pop("figures"), floor_figures, months)
+
+    api = None
+    if "F" not in args.skip:
+        echo("F: GET /v1/kpis/latest under load")
+        try:
+            notes.append("F's publication: " + ensure_published(url, months))
+            load, server, how = measure_api(args, env, args.admin_url, watched, echo)
+            results["F"] = load
+            api = {**load.result, **server, "command": how}
+        except (ImportError, StepFailed) as exc:
+            notes.append(f"F pending: {exc}")
+            echo(f"  F pending: {exc}")
+
+    from bench.report import render
+
+    text = render(
+        dataset=dataset, machine=machine, results=results, api=api, notes=notes, problems=problems,
+        args=args, database=database, revision=git_revision(), load=(load_before, os.getloadavg()),
+        experiments=experiments,
+        total_seconds=time.monotonic() - started,
+    )
+    args.output.write_text(text)
+    echo()
+    echo(text)
+    echo(f"written to {args.output}")
+    if problems:
+        echo(f"WRONG FIGURES: {len(problems)} difference(s) from the floor")
+        for line in problems[:20]:
+            echo("  " + line)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
