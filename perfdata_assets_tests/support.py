@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import socket
+import threading
+import time
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import sqlalchemy as sa
+import uvicorn
 
 from perfdata_assets.db.lpa_source import applications, feedback
 
@@ -96,3 +101,25 @@ def materialize(assets, backend, first: str, last: str | None = None, **kwargs):
         tags=range_tags(first, last or first),
         **kwargs,
     )
+
+
+@contextlib.contextmanager
+def running_server(app):
+    """The app behind a real uvicorn on an ephemeral loopback port, in a thread; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

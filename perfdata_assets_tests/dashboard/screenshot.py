@@ -29,7 +29,8 @@ from perfdata_assets.db import engines
 from perfdata_assets.db.migrate import upgrade
 from perfdata_assets.publishing.assets import publish
 from perfdata_assets.publishing.resource import PerformanceData
-from perfdata_assets_tests.dashboard.support import app_with_dashboard, chromium, chromium_path, running_server
+from perfdata_assets_tests.dashboard.support import app_with_dashboard, chromium, chromium_path
+from perfdata_assets_tests.support import running_server
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 WIDTHS = {"desktop": 1280, "mobile": 375}

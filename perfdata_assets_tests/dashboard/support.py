@@ -6,15 +6,12 @@ import contextlib
 import datetime as dt
 import random
 import shutil
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from html.parser import HTMLParser
 
 import sqlalchemy as sa
-import uvicorn
 from starlette.routing import NoMatchFound
 
 from perfdata_assets.dashboard import mount_dashboard
@@ -46,28 +43,6 @@ def app_with_dashboard(perfdata_url: str, lpa_url: str, token: str | None = TOKE
 
 def app_for(backend, token: str | None = TOKEN):
     return app_with_dashboard(backend.perfdata_url, backend.lpa_url, token)
-
-
-@contextlib.contextmanager
-def running_server(app):
-    """The app behind a real uvicorn on an ephemeral loopback port, in a thread; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @contextlib.contextmanager

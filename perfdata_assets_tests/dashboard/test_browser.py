@@ -15,9 +15,9 @@ from perfdata_assets_tests.dashboard.support import (
     app_for,
     chromium,
     chromium_path,
-    running_server,
     seed_series,
 )
+from perfdata_assets_tests.support import running_server
 from perfdata_assets_tests.publishing.fixtures import seed_kpis
 
 CHROMIUM = chromium_path()

@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from perfdata_assets.publishing.server import serve_command
-from perfdata_assets_tests.publishing.conftest import AUTH, TOKEN, app_for, feedback_rows, running_server
+from perfdata_assets_tests.publishing.conftest import AUTH, TOKEN, app_for, feedback_rows
+from perfdata_assets_tests.support import running_server
 from perfdata_assets_tests.publishing.fixtures import seed_publication
 
 EXPECTED = Path(__file__).parent / "expected"
