@@ -167,8 +167,10 @@ def sleeping_backend(url: str, timeout: float = 120) -> dict:
         engine.dispose()
 
 
-def wait_for_lock_wait(url: str, timeout: float = 120) -> dict:
-    """Waits for a perfdata connection of this database to be waiting for a lock another holds."""
+def wait_for_second_writer(url: str, first_pid: int, timeout: float = 120) -> dict:
+    """Waits for another perfdata connection to be inside a write transaction of its own, alongside
+    the held one: waiting for a lock the first one holds, or held by the trigger itself (its rows did
+    not collide with the first one's)."""
     name = sa.engine.make_url(url).database
     engine = admin_engine(url)
     deadline = time.monotonic() + timeout
@@ -176,12 +178,13 @@ def wait_for_lock_wait(url: str, timeout: float = 120) -> dict:
         with engine.connect() as conn:
             while True:
                 row = conn.exec_driver_sql(
-                    f"""SELECT pid, wait_event, query FROM pg_stat_activity
-                         WHERE datname = '{name}' AND application_name = 'perfdata'
-                           AND wait_event_type = 'Lock'""").mappings().first()
+                    f"""SELECT pid, wait_event_type, wait_event FROM pg_stat_activity
+                         WHERE datname = '{name}' AND application_name = 'perfdata' AND pid <> {int(first_pid)}
+                           AND (wait_event_type = 'Lock' OR (wait_event = 'PgSleep' AND backend_xid IS NOT NULL))
+                    """).mappings().first()
                 if row:
                     return dict(row)
-                assert time.monotonic() < deadline, "no perfdata connection came to wait for a lock"
+                assert time.monotonic() < deadline, "no second run came to write alongside the first"
                 time.sleep(0.05)
     finally:
         engine.dispose()
@@ -192,6 +195,18 @@ def terminate(url: str, pid: int) -> None:
     with engine.connect() as conn:
         assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})").scalar()
     engine.dispose()
+
+
+def wait_for_backend_gone(url: str, pid: int, timeout: float = 30) -> None:
+    engine = admin_engine(url)
+    deadline = time.monotonic() + timeout
+    try:
+        with engine.connect() as conn:
+            while conn.exec_driver_sql(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {int(pid)}").scalar():
+                assert time.monotonic() < deadline, f"backend {pid} is still there"
+                time.sleep(0.05)
+    finally:
+        engine.dispose()
 
 
 def wait_for_no_open_transaction(url: str, timeout: float = 120) -> None:

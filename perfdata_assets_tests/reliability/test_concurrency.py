@@ -116,10 +116,11 @@ def meet_mid_write(world, url, export_dir, table) -> None:
     with Hold(url, table) as hold:
         first = threading.Thread(target=lambda: outcomes.update(first=_outcome(runs["January and February"])))
         first.start()
-        support.sleeping_backend(url)  # the first run's write of TABLE is done, uncommitted, held
+        held = support.sleeping_backend(url)  # the first run's write of TABLE is done, uncommitted, held
         second = threading.Thread(target=lambda: outcomes.update(second=_outcome(runs["February"])))
         second.start()
-        support.wait_for_lock_wait(url)  # the second run is waiting for the first one's rows
+        # The second run waits for the first one's rows, or (rows that do not collide) is held too.
+        support.wait_for_second_writer(url, held["pid"])
         hold.release()
         first.join(timeout=240)
         second.join(timeout=240)
