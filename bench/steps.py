@@ -52,6 +52,8 @@ def backfill(args: dict) -> dict:
     """`perfdata backfill --start --end`, exactly as the command runs it (two single-run backfills)."""
     if args.get("without_partition_metadata"):
         _drop_partition_metadata()
+    if args.get("without_connection_pool"):
+        _keep_dagster_connections_unpooled()
     with sirius_stub(_day(args["end"])):
         from perfdata_assets.cli import main
 
@@ -81,6 +83,13 @@ def _drop_partition_metadata() -> None:
             original(self, metadata, asset_key=asset_key)
 
     dg.AssetExecutionContext.add_asset_metadata = add_asset_metadata
+
+
+def _keep_dagster_connections_unpooled() -> None:
+    """An experiment only: the instance keeps dagster-postgres's default (a new connection per event)."""
+    import dagster as dg
+
+    dg.DagsterInstance.optimize_for_webserver = lambda self, *args, **kwargs: None
 
 
 # --- E: the nightly runs ---------------------------------------------------------------

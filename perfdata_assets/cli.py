@@ -93,9 +93,10 @@ def backfill(start: dt.date, end: dt.date) -> None:
 def run_backfill(start: dt.date, end: dt.date) -> None:
     from perfdata_assets.backfill import backfill as do_backfill
     from perfdata_assets.definitions import defs
-    from perfdata_assets.instance import get_instance
+    from perfdata_assets.instance import backfill_instance
 
-    runs = do_backfill(defs, start, end, get_instance(), echo=click.echo)
+    with backfill_instance() as instance:
+        runs = do_backfill(defs, start, end, instance, echo=click.echo)
     for run in runs:
         click.echo(f"  {run.what} run {run.run_id} succeeded ({run.first} .. {run.last})")
 

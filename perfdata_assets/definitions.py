@@ -5,7 +5,6 @@ import dagster as dg
 from perfdata_assets.kpis.assets import completion_rate, digital_take_up, user_satisfaction
 from perfdata_assets.kpis.checks import kpi_checks
 from perfdata_assets.lpa.assets import lpa_lifecycle_events, raw_feedback
-from perfdata_assets.lpa.checks import history_checks
 from perfdata_assets.publishing.assets import performance_data_exports, published_kpis
 from perfdata_assets.publishing.resource import export_directory_from_env
 from perfdata_assets.publishing.sensors import perfdata_run_failure_webhook, published_kpis_webhook
@@ -25,7 +24,7 @@ defs = dg.Definitions(
         published_kpis,
         performance_data_exports,
     ],
-    asset_checks=[*history_checks, *kpi_checks],
+    asset_checks=kpi_checks,
     jobs=jobs,
     schedules=schedules,
     sensors=[published_kpis_webhook, perfdata_run_failure_webhook],

@@ -8,12 +8,15 @@ pointed at the same DAGSTER_HOME shows the demo's runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+from sqlalchemy.engine import make_url
 
-from perfdata_assets.config import perfdata_home
+from perfdata_assets.config import ConfigError, perfdata_home
 
 LOCAL_INSTANCE_YAML = """\
 # Written by perfdata for local use (the demo). Production uses the
@@ -43,3 +46,56 @@ def ensure_dagster_home() -> Path:
 def get_instance() -> dg.DagsterInstance:
     ensure_dagster_home()
     return dg.DagsterInstance.get()
+
+
+# Dagster's own switch: events are handed to the event log 1,000 at a time (one
+# INSERT for a run's materialisations, instead of one each) rather than each alone.
+EVENT_BATCH_SIZE = "1000"
+
+
+@contextlib.contextmanager
+def backfill_instance() -> Iterator[dg.DagsterInstance]:
+    """The instance, set up for runs of thousands of partitions (`perfdata backfill`).
+
+    A single-run backfill of five years writes an event per day and asset when the
+    run is planned and another when it is materialised. By default each event is
+    written alone, on a connection of its own (dagster-postgres holds none): most of
+    such a backfill's time went there (bench/RESULTS.md). While the block runs:
+
+    - DAGSTER_EVENT_BATCH_SIZE is 1,000 unless the environment sets it;
+    - on PostgreSQL, the instance's storages hold a small pool of connections, as
+      dagster-webserver does, with no statement timeout (the same as any run's).
+
+    Planned events stay one per partition (DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS
+    is left unset): with it, the partitions of a failed backfill would not show as failed
+    in the UI. On a SQLite instance the pool changes nothing.
+    """
+    batch_size_was = os.environ.get("DAGSTER_EVENT_BATCH_SIZE")
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
+    try:
+        with get_instance() as instance:
+            if _postgres_storage_urls(instance):
+                instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
+            yield instance
+    finally:
+        if batch_size_was is None:
+            os.environ.pop("DAGSTER_EVENT_BATCH_SIZE", None)
+
+
+def _postgres_storage_urls(instance: dg.DagsterInstance) -> list[str]:
+    """The instance's PostgreSQL storage URLs; refuses those dagster-postgres cannot use.
+
+    SQLAlchemy 2.1 reads a plain ``postgresql://`` as psycopg 3, on which dagster-postgres
+    fails (its NOTIFY has a bound parameter; its pooled engine closes its own connections).
+    """
+    storages = (instance.run_storage, instance.event_log_storage, instance.schedule_storage)
+    urls = [url for url in (getattr(s, "postgres_url", None) for s in storages) if url]
+    for url in urls:
+        driver = make_url(url).get_dialect().driver
+        if driver != "psycopg2":
+            raise ConfigError(
+                f"the Dagster instance in {os.environ.get('DAGSTER_HOME')}/dagster.yaml connects to PostgreSQL "
+                f"with {driver}; dagster-postgres needs psycopg2: write the URL as postgresql+psycopg2://… "
+                "(or scheme: postgresql+psycopg2 under postgres_db), as deploy/dagster.yaml does"
+            )
+    return urls

@@ -153,3 +153,62 @@ def test_dagster_materialize_against_a_sirius_that_throttles_and_fails_first(pos
             "SELECT month::text, digital, total, take_up_percent::text FROM perfdata.digital_take_up ORDER BY month")]
     engine.dispose()
     assert rows == expected
+
+
+def postgres_dagster_home(tmp_path: Path, url: str, scheme: str) -> Path:
+    """A DAGSTER_HOME whose instance stores its runs and events in the database at URL."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    dagster_url = sa.engine.make_url(url).set(drivername=scheme).render_as_string(hide_password=False)
+    (home / "dagster.yaml").write_text(f"telemetry:\n  enabled: false\nstorage:\n  postgres:\n    postgres_url: {dagster_url}\n")
+    return home
+
+
+def test_perfdata_backfill_on_a_postgres_instance_marks_a_failed_runs_partitions_failed(postgres_url, tmp_path):
+    """`perfdata backfill` tunes the instance's event writes (batched, pooled connections), and the UI
+    still sees every partition: materialised, or failed when the run failed (planned one by one)."""
+    import dagster as dg
+
+    from perfdata_assets.partitions import daily_partitions
+
+    seed(postgres_url)
+    january = tmp_path / "january.csv"
+    january.write_text("date,channel,count\n" + "".join(f"2024-01-{d:02d},online,2\n" for d in range(1, 32)))
+    home = postgres_dagster_home(tmp_path, postgres_url, "postgresql+psycopg2")  # as deploy/dagster.yaml
+    env = cli_env(postgres_url, tmp_path, SIRIUS_CHANNEL_COUNTS_CSV=str(january))
+    perfdata = str(BIN / "perfdata")
+    run([perfdata, "db", "upgrade"], env, tmp_path)
+
+    # February's counts are not in the file: the daily run fails on them.
+    failed = run([perfdata, "backfill", "--start", "2024-01-01", "--end", "2024-02-29"], env, tmp_path, ok=False)
+    assert failed.returncode == 2 and "sirius_channel_counts" in failed.stderr, failed.stderr[-2000:]
+
+    days = [f"2024-01-{d:02d}" for d in range(1, 32)] + [f"2024-02-{d:02d}" for d in range(1, 30)]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        def status(asset: str) -> set:
+            return set(instance.get_status_by_partition(dg.AssetKey(asset), days, daily_partitions).values())
+
+        assert status("raw_feedback") == {dg.AssetPartitionStatus.MATERIALIZED}
+        assert status("sirius_channel_counts") == {dg.AssetPartitionStatus.FAILED}
+        planned = instance.fetch_planned_materializations(dg.AssetKey("raw_feedback"), limit=1000).records
+        assert sorted(r.partition_key for r in planned) == days  # one planned event per day
+
+    # With February's counts the same command completes, and every partition is materialised.
+    both = tmp_path / "both.csv"
+    both.write_text(january.read_text() + "".join(f"2024-02-{d:02d},online,1\n" for d in range(1, 30)))
+    run([perfdata, "backfill", "--start", "2024-01-01", "--end", "2024-02-29"],
+        {**env, "SIRIUS_CHANNEL_COUNTS_CSV": str(both)}, tmp_path)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        statuses = instance.get_status_by_partition(dg.AssetKey("sirius_channel_counts"), days, daily_partitions)
+        assert set(statuses.values()) == {dg.AssetPartitionStatus.MATERIALIZED}
+
+
+def test_perfdata_backfill_refuses_an_instance_dagster_postgres_cannot_use(postgres_url, tmp_path):
+    # SQLAlchemy 2.1 reads postgresql:// as psycopg 3, on which dagster-postgres fails mid-run.
+    postgres_dagster_home(tmp_path, postgres_url, "postgresql")
+    env = cli_env(postgres_url, tmp_path)
+    run([str(BIN / "perfdata"), "db", "upgrade"], env, tmp_path)
+    refused = run([str(BIN / "perfdata"), "backfill", "--start", "2024-01-01", "--end", "2024-01-31"], env, tmp_path,
+                  ok=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "dagster-postgres needs psycopg2: write the URL as postgresql+psycopg2://" in refused.stderr

@@ -318,7 +318,6 @@ def definitions(url: str, csv: Path, export_dir: Path):
     from perfdata_assets.kpis.assets import completion_rate, digital_take_up, user_satisfaction
     from perfdata_assets.kpis.checks import kpi_checks
     from perfdata_assets.lpa.assets import lpa_lifecycle_events, raw_feedback
-    from perfdata_assets.lpa.checks import history_checks
     from perfdata_assets.publishing.assets import performance_data_exports, published_kpis
     from perfdata_assets.publishing.resource import ExportDirectory
     from perfdata_assets.resources import PerfdataDatabase
@@ -328,7 +327,7 @@ def definitions(url: str, csv: Path, export_dir: Path):
     return dg.Definitions(
         assets=[raw_feedback, lpa_lifecycle_events, sirius_channel_counts, user_satisfaction, completion_rate,
                 digital_take_up, published_kpis, performance_data_exports],
-        asset_checks=[*history_checks, *kpi_checks],
+        asset_checks=kpi_checks,
         jobs=jobs,
         resources={
             "database": PerfdataDatabase(lpa_database_url=url, perfdata_database_url=url),
