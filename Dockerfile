@@ -20,7 +20,12 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_ROOT_USER_ACTION=ignore \
     PERFDATA_VENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
-    DAGSTER_HOME=/opt/dagster/dagster_home
+    DAGSTER_HOME=/opt/dagster/dagster_home \
+    DAGSTER_EVENT_BATCH_SIZE=1000
+
+# DAGSTER_EVENT_BATCH_SIZE: a run's materialisations go to the event log 1,000
+# to a statement, not one each (a 5-year backfill writes one per day and asset:
+# bench/RESULTS.md). `perfdata backfill` sets it too.
 
 # tini reaps the run workers the code server starts and forwards signals.
 RUN apt-get update \

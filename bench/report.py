@@ -156,6 +156,8 @@ def render(*, dataset, machine, results: dict[str, Measurement], api, notes, pro
         "the events and the feedback; the Sirius counts fetched through perfdata's own client and `COPY`-ed in; "
         "the monthly figures computed straight from the source tables. A's figures are checked equal to B's, "
         "month by month, every KPI column (C's, D's and E's too).",
+        "- C and E run with the image's DAGSTER_EVENT_BATCH_SIZE=1000, as scheduled runs would; A with what "
+        "`perfdata backfill` sets (the same, and pooled connections for the instance).",
         "- C: each day of one month in its own `dg.materialize(…, partition_key=day)` run, then the month's "
         "run; scaled linearly to every day and month of the history.",
         "- F: `GET /v1/kpis/latest` with a bearer token, keep-alive HTTP/1.1 from a separate process "
