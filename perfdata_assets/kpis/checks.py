@@ -5,6 +5,7 @@ import sqlalchemy as sa
 
 from perfdata_assets.db.ledger import describe_days, missing_days
 from perfdata_assets.kpis.assets import COMPLETION_RATE, DIGITAL_TAKE_UP, USER_SATISFACTION, Kpi
+from perfdata_assets.kpis.sql import with_months
 from perfdata_assets.partitions import DayWindow, next_month
 from perfdata_assets.resources import PerfdataDatabase
 
@@ -12,6 +13,15 @@ from perfdata_assets.resources import PerfdataDatabase
 def _rows(database: PerfdataDatabase, query: str) -> list[sa.Row]:
     with database.connect().perfdata.connect() as conn:
         return conn.execute(sa.text(query)).all()
+
+
+LOADED_DAYS_BY_MONTH = """
+{months}
+SELECT m.month, count(l.day) AS loaded
+  FROM months m
+  LEFT JOIN perfdata.loaded_days l ON l.asset = :asset AND l.day >= m.month AND l.day < m.next_month
+ GROUP BY m.month
+"""
 
 
 def build_kpi_checks(kpi: Kpi, percent_may_exceed_100: bool = False) -> list[dg.AssetChecksDefinition]:
@@ -48,11 +58,14 @@ def build_kpi_checks(kpi: Kpi, percent_may_exceed_100: bool = False) -> list[dg.
     def every_day_loaded(database: PerfdataDatabase) -> dg.AssetCheckResult:
         incomplete = []
         with database.connect().perfdata.connect() as conn:
-            months = conn.execute(sa.text(f"SELECT month FROM {table} ORDER BY month").columns(month=sa.Date)).scalars()
+            months = conn.execute(sa.text(f"SELECT month FROM {table} ORDER BY month").columns(month=sa.Date)).scalars().all()
+            # One statement for every month, however long the history; the days are listed only for a short month.
+            by_month = with_months(LOADED_DAYS_BY_MONTH, months).columns(month=sa.Date, loaded=sa.Integer)
+            loaded = dict(conn.execute(by_month, {"asset": kpi.upstream}).all()) if months else {}
             for month in months:
-                missing = missing_days(conn, kpi.upstream, DayWindow(month, next_month(month)))
-                if missing:
-                    incomplete.append(f"{month:%Y-%m} ({describe_days(missing, 3)})")
+                window = DayWindow(month, next_month(month))
+                if loaded.get(month, 0) < len(window.days()):
+                    incomplete.append(f"{month:%Y-%m} ({describe_days(missing_days(conn, kpi.upstream, window), 3)})")
         return dg.AssetCheckResult(passed=not incomplete, metadata={"incomplete_months": "; ".join(incomplete) or "none"})
 
     return [counts_non_negative, percentages_in_range, every_day_loaded]
