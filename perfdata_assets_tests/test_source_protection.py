@@ -20,8 +20,10 @@ def test_the_separate_lpa_connection_is_read_only_with_timeouts(postgres_url, tm
     backend = _make_backend("split", lpa_url=postgres_url, perfdata_url=f"sqlite:///{tmp_path / 'p.sqlite'}")
     with backend.dbs.lpa.connect() as conn:
         settings = {s: conn.exec_driver_sql(f"SHOW {s}").scalar() for s in
-                    ("default_transaction_read_only", "statement_timeout", "lock_timeout")}
-        assert settings == {"default_transaction_read_only": "on", "statement_timeout": "10min", "lock_timeout": "10s"}
+                    ("default_transaction_read_only", "statement_timeout", "lock_timeout",
+                     "client_connection_check_interval")}
+        assert settings == {"default_transaction_read_only": "on", "statement_timeout": "10min", "lock_timeout": "10s",
+                            "client_connection_check_interval": "5s"}
         with pytest.raises(sa.exc.InternalError, match="read-only transaction"):
             conn.exec_driver_sql("""INSERT INTO feedback (received, message) VALUES (now(), '{}')""")
     engines.databases.cache_clear()
@@ -31,6 +33,11 @@ def test_the_embedded_connection_never_waits_long_on_the_services_locks(postgres
     with engines.databases(postgres_url, postgres_url).perfdata.connect() as conn:
         assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "10s"
         assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "30min"
+        # A killed run's statement is noticed within seconds, not at the statement timeout
+        # (reliability/test_faults.py::test_a_killed_runs_statement_ends_within_seconds).
+        assert conn.exec_driver_sql("SHOW client_connection_check_interval").scalar() == "5s"
+        conn.rollback()
+        assert conn.exec_driver_sql("SHOW client_connection_check_interval").scalar() == "5s"
 
 
 def test_with_its_grants_perfdata_runs_but_cannot_write_the_service_tables(postgres_url):

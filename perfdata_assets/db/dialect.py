@@ -24,10 +24,24 @@ class Dialect:
         return f"london_date({ts})"
 
     def json_text(self, document: str, key: str) -> str:
-        """A JSON object's member as text; NULL for anything that is not an object."""
+        """A JSON object's member when it is a string; NULL for anything else.
+
+        Never the text of a member that is an object, array, number or boolean: a
+        ``{"email": …}`` where a page path belongs must not be copied.
+        """
         if self.name == "postgresql":
-            return f"(CASE WHEN jsonb_typeof({document}) = 'object' THEN {document} ->> '{key}' END)"
-        return f"(CASE WHEN json_valid({document}) AND json_type({document}) = 'object' THEN {document} ->> '{key}' END)"
+            # -> yields NULL on an array or a scalar, so one test covers the document too.
+            return f"(CASE WHEN jsonb_typeof({document} -> '{key}') = 'string' THEN {document} ->> '{key}' END)"
+        return (f"(CASE WHEN json_valid({document}) AND json_type({document}) = 'object' "
+                f"AND json_type({document}, '$.\"{key}\"') = 'text' THEN {document} ->> '{key}' END)")
+
+    def evaluate_here(self) -> str:
+        """Ends a subquery whose columns must be computed once per row, before a join multiplies the rows.
+
+        PostgreSQL would otherwise pull the subquery up and compute them per joined row;
+        ``OFFSET 0`` is its documented way to keep a subquery apart. SQLite needs nothing.
+        """
+        return "OFFSET 0" if self.name == "postgresql" else ""
 
     def path_only(self, url: str) -> str:
         """A page address without its query string or fragment, where personal data can hide."""

@@ -30,6 +30,10 @@ LOCK_TIMEOUT_MS = 10_000
 SOURCE_STATEMENT_TIMEOUT_MS = 600_000
 WRITE_STATEMENT_TIMEOUT_MS = 1_800_000
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 600_000
+# How often the server checks, during a statement, that perfdata is still there: a run
+# killed mid-statement is rolled back within seconds, its locks released, instead of
+# running on to the statement timeout (PostgreSQL 14+; older servers lack the setting).
+CLIENT_CHECK_INTERVAL_MS = 5_000
 
 # Connection pools stay small: a run does its work in one transaction, and a
 # backfill must never exhaust the server's connections (see README).
@@ -121,13 +125,22 @@ def _make_engine(url: URL, *, attach: Path | None = None, read_only: bool = Fals
         "application_name": "perfdata",
         "options": " ".join(f"-c {name}={value}" for name, value in options.items()),
     }
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
         pool_size=POOL_SIZE,
         max_overflow=MAX_OVERFLOW,
         pool_pre_ping=True,
         connect_args=connect_args,
     )
+
+    @sa.event.listens_for(engine, "connect")
+    def _check_client(dbapi_connection, _record):  # noqa: ANN001
+        if dbapi_connection.info.server_version >= 140000:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET client_connection_check_interval = {CLIENT_CHECK_INTERVAL_MS}")
+            dbapi_connection.commit()
+
+    return engine
 
 
 def _same_server_database(a: URL, b: URL) -> bool:

@@ -8,6 +8,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from perfdata_assets.db.ledger import describe_days, missing_days
+from perfdata_assets.db.locks import lock_table_for_replace
 from perfdata_assets.kpis import sql
 from perfdata_assets.partitions import DayWindow, monthly_partitions
 from perfdata_assets.resources import PerfdataDatabase
@@ -67,6 +68,7 @@ DIGITAL_TAKE_UP = Kpi(
 
 def write_kpi(conn: sa.Connection, kpi: Kpi, months: list[dt.date]) -> None:
     """Replace the window's months: delete then insert, inside the caller's transaction."""
+    lock_table_for_replace(conn, f"perfdata.{kpi.name}")
     conn.execute(
         sa.text(f"DELETE FROM perfdata.{kpi.name} WHERE month >= :first AND month < :end").bindparams(
             sa.bindparam("first", type_=sa.Date), sa.bindparam("end", type_=sa.Date)

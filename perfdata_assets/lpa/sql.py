@@ -80,22 +80,25 @@ FEEDBACK_DAYS = """
 
 
 def _lifecycle_events(d: Dialect) -> str:
-    lpa_type = d.json_text("document", "type")
     in_window = " OR ".join(f'"{c}" >= :starts_at AND "{c}" < :ends_at' for c in ("startedAt", "createdAt", "completedAt"))
     # One pass over applications, each LPA with any event in the window once, fanned out to its
     # three events. The OR of the three ranges is what lets the planner choose: the three
     # timestamp indexes for a few days (the nightly runs), one sequential scan for years (a
     # first load); three UNION ALL branches would read the table three times for years.
+    # The LPA's type is read from its document once, not once per event.
     return f"""
         SELECT lpa_id, event, occurred_at, {d.london_date("occurred_at")} AS day, lpa_type
-          FROM (SELECT id AS lpa_id, e.event,
-                       CASE e.event WHEN 'started' THEN "startedAt"
-                                    WHEN 'created' THEN "createdAt"
-                                    ELSE "completedAt" END AS occurred_at,
-                       {lpa_type} AS lpa_type
-                  FROM applications
+          FROM (SELECT a.lpa_id, e.event,
+                       CASE e.event WHEN 'started' THEN a."startedAt"
+                                    WHEN 'created' THEN a."createdAt"
+                                    ELSE a."completedAt" END AS occurred_at,
+                       a.lpa_type
+                  FROM (SELECT id AS lpa_id, "startedAt", "createdAt", "completedAt",
+                               {d.json_text("document", "type")} AS lpa_type
+                          FROM applications
+                         WHERE {in_window} {d.evaluate_here()}) AS a
                  CROSS JOIN (SELECT 'started' AS event UNION ALL SELECT 'created' UNION ALL SELECT 'completed') AS e
-                 WHERE {in_window}) AS events
+               ) AS events
          WHERE occurred_at >= :starts_at AND occurred_at < :ends_at"""
 
 

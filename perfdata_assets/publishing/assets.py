@@ -7,6 +7,7 @@ from decimal import Decimal
 import dagster as dg
 import sqlalchemy as sa
 
+from perfdata_assets.db.locks import lock_table_for_replace
 from perfdata_assets.db.types import UTCDateTime
 from perfdata_assets.kpis.sql import with_months
 from perfdata_assets.partitions import DayWindow, monthly_partitions, next_month
@@ -47,6 +48,7 @@ def missing_kpi_months(conn: sa.Connection, months: list[dt.date]) -> dict[str, 
 
 def publish(conn: sa.Connection, months: list[dt.date], published_at: dt.datetime) -> None:
     """Replace the window's published rows, inside the caller's transaction."""
+    lock_table_for_replace(conn, "perfdata.published_kpis")
     conn.execute(
         sa.text(sql.DELETE_WINDOW).bindparams(
             sa.bindparam("first", type_=sa.Date), sa.bindparam("end", type_=sa.Date)

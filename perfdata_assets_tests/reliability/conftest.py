@@ -1,11 +1,7 @@
-"""Fixtures of the reliability tests, and two markers.
+"""Fixtures of the reliability tests, and the ``soak`` marker.
 
-- ``soak``: long tests, run by ``make soak`` (``pytest -m soak``).
-- ``known_bug``: a test that proves a bug found but not yet fixed (its fix
-  belongs to code another change owns); run it with ``pytest -m known_bug``.
-
-Both are deselected (not skipped: CI counts skips as failures) unless the ``-m``
-expression names them.
+``soak``: long tests, run by ``make soak`` (``pytest -m soak``); deselected (not
+skipped: CI counts skips as failures) unless the ``-m`` expression names them.
 """
 
 from __future__ import annotations
@@ -22,12 +18,11 @@ from perfdata_assets.db import engines
 from perfdata_assets_tests.conftest import ADMIN_URL, _make_backend, _postgres_admin
 from perfdata_assets_tests.reliability import support
 
-OPT_IN_MARKERS = ("soak", "known_bug")
+OPT_IN_MARKERS = ("soak",)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "soak: long reliability test; `make soak` (-m soak) runs them")
-    config.addinivalue_line("markers", "known_bug: proves a bug not fixed yet; run with -m known_bug")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

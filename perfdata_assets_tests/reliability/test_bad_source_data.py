@@ -192,14 +192,8 @@ def test_anomaly_counts_are_one_query_and_bounded_to_the_window(backend):
         assert anomalies.application_anomalies(conn, *march_window) == EXPECTED_APPLICATION_ANOMALIES
 
 
-@pytest.mark.known_bug
 def test_a_from_page_that_is_not_text_is_never_copied(backend):
-    """fromPage as a JSON object or array (never a page path): nothing of it reaches perfdata.
-
-    KNOWN BUG: lpa/sql.py reads fromPage with Dialect.json_text, which returns any
-    member as text (``->>``), so ``{"email": ...}`` is copied into raw_feedback.from_page.
-    The fix: json_text (db/dialect.py) returns only JSON strings; see SECURITY.md.
-    """
+    """fromPage as a JSON object or array (never a page path): nothing of it reaches perfdata."""
     backend.source.raw_feedback(march(2), {**BASE, "rating": "satisfied", "fromPage": {"email": "odd.person@x.org"}})
     backend.source.raw_feedback(march(3), {**BASE, "rating": "satisfied", "fromPage": ["odd.person@x.org"]})
     assert materialize([raw_feedback], backend, "2024-03-01", "2024-03-31").success
