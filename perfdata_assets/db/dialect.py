@@ -23,17 +23,39 @@ class Dialect:
             return f"(({ts}) AT TIME ZONE 'Europe/London')::date"
         return f"london_date({ts})"
 
+    def json_type(self, document: str) -> str:
+        """The JSON type of a whole document: 'object', 'array', 'string', 'number', 'boolean' or 'null'."""
+        if self.name == "postgresql":
+            return f"jsonb_typeof({document})"
+        # SQLite's json_type says integer/real/true/false/text; malformed text is no object either.
+        return f"(CASE WHEN NOT json_valid({document}) THEN 'malformed' ELSE {self._sqlite_type_name(f'json_type({document})')} END)"
+
+    def json_member_type(self, document: str, key: str) -> str:
+        """The JSON type of an object's member, named as ``json_type`` names them; NULL when absent.
+
+        On SQLite, only where the document is an object (json_type fails on malformed text).
+        """
+        if self.name == "postgresql":
+            return f"jsonb_typeof({document} -> '{key}')"
+        return self._sqlite_type_name(f"json_type({document}, '$.\"{key}\"')")
+
+    @staticmethod
+    def _sqlite_type_name(expr: str) -> str:
+        return (f"(CASE {expr} WHEN 'text' THEN 'string' WHEN 'integer' THEN 'number' WHEN 'real' THEN 'number' "
+                f"WHEN 'true' THEN 'boolean' WHEN 'false' THEN 'boolean' ELSE {expr} END)")
+
     def json_text(self, document: str, key: str) -> str:
         """A JSON object's member when it is a string; NULL for anything else.
 
         Never the text of a member that is an object, array, number or boolean: a
         ``{"email": …}`` where a page path belongs must not be copied.
         """
+        is_string = f"{self.json_member_type(document, key)} = 'string'"
         if self.name == "postgresql":
             # -> yields NULL on an array or a scalar, so one test covers the document too.
-            return f"(CASE WHEN jsonb_typeof({document} -> '{key}') = 'string' THEN {document} ->> '{key}' END)"
-        return (f"(CASE WHEN json_valid({document}) AND json_type({document}) = 'object' "
-                f"AND json_type({document}, '$.\"{key}\"') = 'text' THEN {document} ->> '{key}' END)")
+            return f"(CASE WHEN {is_string} THEN {document} ->> '{key}' END)"
+        return (f"(CASE WHEN {self.json_type(document)} = 'object' THEN "
+                f"CASE WHEN {is_string} THEN {document} ->> '{key}' END END)")
 
     def evaluate_here(self) -> str:
         """Ends a subquery whose columns must be computed once per row, before a join multiplies the rows.

@@ -60,8 +60,10 @@ def build_kpi_checks(kpi: Kpi, percent_may_exceed_100: bool = False) -> list[dg.
         with database.connect().perfdata.connect() as conn:
             months = conn.execute(sa.text(f"SELECT month FROM {table} ORDER BY month").columns(month=sa.Date)).scalars().all()
             # One statement for every month, however long the history; the days are listed only for a short month.
-            by_month = with_months(LOADED_DAYS_BY_MONTH, months).columns(month=sa.Date, loaded=sa.Integer)
-            loaded = dict(conn.execute(by_month, {"asset": kpi.upstream}).all()) if months else {}
+            loaded = {}
+            if months:
+                by_month = with_months(LOADED_DAYS_BY_MONTH, months).columns(month=sa.Date, loaded=sa.Integer)
+                loaded = dict(conn.execute(by_month, {"asset": kpi.upstream}).all())
             for month in months:
                 window = DayWindow(month, next_month(month))
                 if loaded.get(month, 0) < len(window.days()):

@@ -67,39 +67,15 @@ YEAR_2000 = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 _RATING_LIST = ", ".join(f"'{r}'" for r in VALID_RATINGS)
 
 
-def _document_type(d: Dialect, document: str) -> str:
-    """The JSON type of a whole document: 'object', 'array', 'string', 'number', 'boolean' or 'null'."""
-    if d.name == "postgresql":
-        return f"jsonb_typeof({document})"
-    # SQLite's json_type says integer/real/true/false/text; malformed text is no object either.
-    return (
-        f"(CASE WHEN NOT json_valid({document}) THEN 'malformed' "
-        f"ELSE CASE json_type({document}) WHEN 'text' THEN 'string' WHEN 'integer' THEN 'number' "
-        f"WHEN 'real' THEN 'number' WHEN 'true' THEN 'boolean' WHEN 'false' THEN 'boolean' "
-        f"ELSE json_type({document}) END END)"
-    )
-
-
-def _member_type(d: Dialect, document: str, key: str) -> str:
-    """The JSON type of an object's member, with the names of ``_document_type``; NULL when absent."""
-    if d.name == "postgresql":
-        return f"jsonb_typeof({document} -> '{key}')"
-    return (
-        f"(CASE json_type({document}, '$.{key}') WHEN 'text' THEN 'string' WHEN 'integer' THEN 'number' "
-        f"WHEN 'real' THEN 'number' WHEN 'true' THEN 'boolean' WHEN 'false' THEN 'boolean' "
-        f"ELSE json_type({document}, '$.{key}') END)"
-    )
-
-
 def _count_where(condition: str) -> str:
     return f"count(CASE WHEN {condition} THEN 1 END)"
 
 
 def feedback_query(d: Dialect) -> str:
     """One row of counts for the feedback received in [:starts_at, :ends_at)."""
-    is_object = f"{_document_type(d, 'message')} = 'object'"
+    is_object = f"{d.json_type('message')} = 'object'"
     # Evaluated only where the message is an object (SQLite's json_type fails on malformed text).
-    rating_type = f"(CASE WHEN {is_object} THEN {_member_type(d, 'message', 'rating')} END)"
+    rating_type = f"(CASE WHEN {is_object} THEN {d.json_member_type('message', 'rating')} END)"
     rating = f"(CASE WHEN {is_object} THEN message ->> 'rating' END)"
     window = "received >= :starts_at AND received < :ends_at"
     return f"""
