@@ -27,17 +27,9 @@ VALID_RATINGS = ("very-dissatisfied", "dissatisfied", "neither-satisfied-or-diss
 @contextlib.contextmanager
 def sirius_stub(last_day: dt.date):
     """The Sirius stub in this process, on loopback, checking signatures; SIRIUS_BASE_URL points at it."""
-    from perfdata_assets.sirius.stub import SiriusStub
+    from perfdata_assets.sirius.stub import signing_stub_for_this_process
 
-    with SiriusStub(
-        complete_through=last_day,
-        require_signature=True,
-        access_key=STUB_AWS["AWS_ACCESS_KEY_ID"],
-        secret_key=STUB_AWS["AWS_SECRET_ACCESS_KEY"],
-    ) as stub:
-        os.environ.update(STUB_AWS)
-        os.environ["SIRIUS_BASE_URL"] = stub.base_url
-        os.environ.pop("SIRIUS_CHANNEL_COUNTS_CSV", None)
+    with signing_stub_for_this_process(STUB_AWS, complete_through=last_day) as stub:
         yield stub
 
 

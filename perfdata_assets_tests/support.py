@@ -123,3 +123,19 @@ def running_server(app):
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def wait_for_activity(url: str, query: str, until, failure: str, timeout: float, interval: float = 0.05) -> dict | None:
+    """Runs ``query`` (over pg_stat_activity) on its own connection until ``until(first row)``; returns that row."""
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    deadline = time.monotonic() + timeout
+    try:
+        with engine.connect() as conn:
+            while True:
+                row = conn.exec_driver_sql(query).mappings().first()
+                if until(row):
+                    return None if row is None else dict(row)
+                assert time.monotonic() < deadline, failure
+                time.sleep(interval)
+    finally:
+        engine.dispose()

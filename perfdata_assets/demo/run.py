@@ -34,7 +34,7 @@ def reset_demo_files() -> None:
 
 
 def run_demo(months: int, seed_value: int, echo=print) -> None:
-    from perfdata_assets.sirius.stub import SiriusStub
+    from perfdata_assets.sirius.stub import signing_stub_for_this_process
 
     today = dt.datetime.now(LONDON).date()
     first, last = demo_window(months, today)
@@ -46,16 +46,7 @@ def run_demo(months: int, seed_value: int, echo=print) -> None:
     before, after = upgrade(databases(urls.perfdata, urls.lpa).perfdata)
     echo(f"perfdata schema: {before or 'empty'} -> {after}")
 
-    with SiriusStub(
-        seed=seed_value,
-        complete_through=last,
-        require_signature=True,
-        access_key=DEMO_AWS["AWS_ACCESS_KEY_ID"],
-        secret_key=DEMO_AWS["AWS_SECRET_ACCESS_KEY"],
-    ) as stub:
-        os.environ.update(DEMO_AWS)
-        os.environ["SIRIUS_BASE_URL"] = stub.base_url
-        os.environ.pop("SIRIUS_CHANNEL_COUNTS_CSV", None)
+    with signing_stub_for_this_process(DEMO_AWS, seed=seed_value, complete_through=last) as stub:
         echo(f"Sirius stub listening on {stub.base_url} (signatures checked)")
         from perfdata_assets.cli import render_table, run_backfill
         from perfdata_assets.kpis.report import latest_months

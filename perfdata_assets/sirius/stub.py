@@ -8,6 +8,7 @@ because the client's retry and refusal logic is only worth what it was tested ag
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import http
 import json
@@ -15,7 +16,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -432,6 +433,22 @@ def _corrupt(body: dict, mode: str, end: dt.date) -> None:
 def serve_forever(host: str, port: int, *, ready: Callable[[str], None] | None = None, **options: object) -> None:
     """Run a stub in the foreground; `ready` is called with the base URL once listening."""
     SiriusStub(host=host, port=port, **options).serve_forever(ready)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def signing_stub_for_this_process(credentials: dict[str, str], **options: object) -> Iterator[SiriusStub]:
+    """A stub that checks SigV4 signatures, with this process's environment pointed at it as a
+    deployment's is at Sirius: SIRIUS_BASE_URL and the AWS credentials set, no CSV fallback."""
+    with SiriusStub(
+        require_signature=True,
+        access_key=credentials["AWS_ACCESS_KEY_ID"],
+        secret_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        **options,  # type: ignore[arg-type]
+    ) as stub:
+        os.environ.update(credentials)
+        os.environ["SIRIUS_BASE_URL"] = stub.base_url
+        os.environ.pop("SIRIUS_CHANNEL_COUNTS_CSV", None)
+        yield stub
 
 
 def _describe(stub: SiriusStub) -> str:

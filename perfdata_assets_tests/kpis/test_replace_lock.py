@@ -2,7 +2,6 @@
 
 import datetime as dt
 import threading
-import time
 
 import pytest
 import sqlalchemy as sa
@@ -10,6 +9,7 @@ import sqlalchemy as sa
 from perfdata_assets.kpis.assets import COMPLETION_RATE, DIGITAL_TAKE_UP, USER_SATISFACTION, write_kpi
 from perfdata_assets.publishing.assets import publish
 from perfdata_assets_tests.conftest import _make_backend
+from perfdata_assets_tests.support import wait_for_activity
 
 JANUARY, FEBRUARY = dt.date(2024, 1, 1), dt.date(2024, 2, 1)
 NOW = dt.datetime(2024, 3, 4, 8, 0, tzinfo=dt.timezone.utc)
@@ -21,16 +21,6 @@ WRITES = {
                        "SELECT period_start, count(*) FROM perfdata.published_kpis GROUP BY period_start "
                        "ORDER BY period_start"),
 }
-
-
-def _advisory_waiter(engine: sa.Engine, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    with engine.connect() as conn:
-        while not conn.exec_driver_sql(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'"
-        ).scalar():
-            assert time.monotonic() < deadline, "the second writer never waited for the first"
-            time.sleep(0.05)
 
 
 @pytest.mark.postgres
@@ -59,7 +49,10 @@ def test_a_second_writer_of_the_same_months_waits_for_the_first(postgres_url, ta
         write(conn, [JANUARY, FEBRUARY])  # uncommitted, holding the table's lock
         thread = threading.Thread(target=second)
         thread.start()
-        _advisory_waiter(engine)
+        wait_for_activity(
+            postgres_url, "SELECT count(*) AS n FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event = 'advisory'",
+            until=lambda row: row["n"] > 0, failure="the second writer never waited for the first", timeout=20)
         first.commit()
     thread.join(timeout=30)
     assert outcome == {"second": "committed"}

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from perfdata_assets.db.lpa_source import applications, feedback
 from perfdata_assets.lpa.sql import VALID_RATINGS
+from perfdata_assets_tests.support import wait_for_activity
 
 BIN = Path(sys.executable).parent
 UTC = dt.timezone.utc
@@ -147,47 +148,29 @@ def drop_database(admin_url: str, url: str) -> None:
 # --- Watching a run's backend ------------------------------------------------------
 
 
+def _perfdata_activity(url: str, condition: str, columns: str = "pid") -> str:
+    name = sa.engine.make_url(url).database
+    return (f"SELECT {columns} FROM pg_stat_activity "
+            f"WHERE datname = '{name}' AND application_name = 'perfdata' AND {condition}")
+
+
 def sleeping_backend(url: str, timeout: float = 120) -> dict:
     """Waits for a perfdata connection of this database to sit in the test trigger's pg_sleep."""
-    name = sa.engine.make_url(url).database
-    engine = admin_engine(url)
-    deadline = time.monotonic() + timeout
-    try:
-        with engine.connect() as conn:
-            while True:
-                row = conn.exec_driver_sql(
-                    f"""SELECT pid, backend_xid IS NOT NULL AS writing, query FROM pg_stat_activity
-                         WHERE datname = '{name}' AND application_name = 'perfdata'
-                           AND wait_event = 'PgSleep' AND xact_start IS NOT NULL""").mappings().first()
-                if row:
-                    return dict(row)
-                assert time.monotonic() < deadline, "no perfdata write reached the slowed table"
-                time.sleep(0.05)
-    finally:
-        engine.dispose()
+    return wait_for_activity(
+        url, _perfdata_activity(url, "wait_event = 'PgSleep' AND xact_start IS NOT NULL",
+                                "pid, backend_xid IS NOT NULL AS writing, query"),
+        until=lambda row: row is not None, failure="no perfdata write reached the slowed table", timeout=timeout)
 
 
 def wait_for_second_writer(url: str, first_pid: int, timeout: float = 120) -> dict:
     """Waits for another perfdata connection to be inside a write transaction of its own, alongside
     the held one: waiting for a lock the first one holds, or held by the trigger itself (its rows did
     not collide with the first one's)."""
-    name = sa.engine.make_url(url).database
-    engine = admin_engine(url)
-    deadline = time.monotonic() + timeout
-    try:
-        with engine.connect() as conn:
-            while True:
-                row = conn.exec_driver_sql(
-                    f"""SELECT pid, wait_event_type, wait_event FROM pg_stat_activity
-                         WHERE datname = '{name}' AND application_name = 'perfdata' AND pid <> {int(first_pid)}
-                           AND (wait_event_type = 'Lock' OR (wait_event = 'PgSleep' AND backend_xid IS NOT NULL))
-                    """).mappings().first()
-                if row:
-                    return dict(row)
-                assert time.monotonic() < deadline, "no second run came to write alongside the first"
-                time.sleep(0.05)
-    finally:
-        engine.dispose()
+    return wait_for_activity(
+        url, _perfdata_activity(url, f"""pid <> {int(first_pid)}
+            AND (wait_event_type = 'Lock' OR (wait_event = 'PgSleep' AND backend_xid IS NOT NULL))""",
+                                "pid, wait_event_type, wait_event"),
+        until=lambda row: row is not None, failure="no second run came to write alongside the first", timeout=timeout)
 
 
 def terminate(url: str, pid: int) -> None:
@@ -198,34 +181,15 @@ def terminate(url: str, pid: int) -> None:
 
 
 def wait_for_backend_gone(url: str, pid: int, timeout: float = 30) -> None:
-    engine = admin_engine(url)
-    deadline = time.monotonic() + timeout
-    try:
-        with engine.connect() as conn:
-            while conn.exec_driver_sql(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {int(pid)}").scalar():
-                assert time.monotonic() < deadline, f"backend {pid} is still there"
-                time.sleep(0.05)
-    finally:
-        engine.dispose()
+    wait_for_activity(url, f"SELECT count(*) AS n FROM pg_stat_activity WHERE pid = {int(pid)}",
+                      until=lambda row: row["n"] == 0, failure=f"backend {pid} is still there", timeout=timeout)
 
 
 def wait_for_no_open_transaction(url: str, timeout: float = 120) -> None:
     """Until no perfdata connection of this database has a transaction open (a killed run's orphan ends)."""
-    name = sa.engine.make_url(url).database
-    engine = admin_engine(url)
-    deadline = time.monotonic() + timeout
-    try:
-        with engine.connect() as conn:
-            while conn.exec_driver_sql(
-                f"""SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}'
-                      AND application_name = 'perfdata' AND xact_start IS NOT NULL""").scalar():
-                assert time.monotonic() < deadline, "a killed run's transaction is still open"
-                time.sleep(0.1)
-    finally:
-        engine.dispose()
-
-
-# --- Processes -----------------------------------------------------------------------
+    wait_for_activity(url, _perfdata_activity(url, "xact_start IS NOT NULL", "count(*) AS n"),
+                      until=lambda row: row["n"] == 0, failure="a killed run's transaction is still open",
+                      timeout=timeout, interval=0.1)
 
 
 def cli_env(url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
