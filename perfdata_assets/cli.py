@@ -85,18 +85,27 @@ def _date(_ctx, param, value: str | None) -> dt.date | None:
 @main.command()
 @click.option("--start", required=True, callback=_date, help="first day, YYYY-MM-DD (UK local time)")
 @click.option("--end", required=True, callback=_date, help="last day, YYYY-MM-DD, inclusive")
-def backfill(start: dt.date, end: dt.date) -> None:
-    """Materialise every asset for the days START..END and the whole months in them."""
-    run_backfill(start, end)
+@click.option("--select", "select", default=None, metavar="NAMES",
+              help="only these assets, comma-separated (e.g. raw_feedback,user_satisfaction,published_kpis)")
+def backfill(start: dt.date, end: dt.date, select: str | None) -> None:
+    """Materialise every configured asset for the days START..END and the whole months in them.
+
+    A source that is not configured (Sirius, the uptime health check, OPG's
+    bucket) is skipped with one line saying why; the other KPIs are published.
+    """
+    names = [n.strip() for n in select.split(",") if n.strip()] if select is not None else None
+    if select is not None and not names:
+        fail("--select needs at least one asset name")
+    run_backfill(start, end, names)
 
 
-def run_backfill(start: dt.date, end: dt.date) -> None:
+def run_backfill(start: dt.date, end: dt.date, select: list[str] | None = None) -> None:
     from perfdata_assets.backfill import backfill as do_backfill
     from perfdata_assets.definitions import defs
     from perfdata_assets.instance import backfill_instance
 
     with backfill_instance() as instance:
-        runs = do_backfill(defs, start, end, instance, echo=click.echo)
+        runs = do_backfill(defs, start, end, instance, echo=click.echo, select=select)
     for run in runs:
         click.echo(f"  {run.what} run {run.run_id} succeeded ({run.first} .. {run.last})")
 

@@ -1,4 +1,11 @@
-"""When perfdata runs: nightly for the daily history, monthly for the KPIs (UK local time)."""
+"""When perfdata runs: nightly for the daily history, monthly for the publication (UK local time).
+
+OPG's import copies last month's file at 12:00 UTC on the 1st, so every
+source has loaded the month's last day by 07:00 UK time and the monthly run
+publishes and delivers at 09:00 UK time (08:00 or 09:00 UTC). The monthly run
+is repeated on the next days of the month: a KPI whose source was late is then
+published, and a restated figure is recorded, re-delivered and announced.
+"""
 
 import datetime as dt
 
@@ -6,10 +13,14 @@ import dagster as dg
 
 from perfdata_assets.backfill import range_tags
 from perfdata_assets.db.engines import LONDON
-from perfdata_assets.kpis.assets import completion_rate, digital_take_up, user_satisfaction
+from perfdata_assets.configured import skipped_asset_names
+from perfdata_assets.delivery.assets import opg_publication_delivery
+from perfdata_assets.kpis.assets import completion_rate, digital_take_up, service_uptime, user_satisfaction
 from perfdata_assets.lpa.assets import lpa_lifecycle_events, raw_feedback
+from perfdata_assets.publishing.assets import performance_data_exports, published_kpis
 from perfdata_assets.partitions import START_DATE, TIMEZONE, daily_partitions, monthly_partitions
 from perfdata_assets.sirius.assets import sirius_channel_counts
+from perfdata_assets.uptime.assets import health_check_uptime
 
 # Sources change late (an LPA created just before midnight is saved a little
 # after; Sirius finalises a day's receipts a day or two later), so each night
@@ -22,10 +33,20 @@ lpa_history_job = dg.define_asset_job(
 sirius_channel_counts_job = dg.define_asset_job(
     "sirius_channel_counts_job", selection=[sirius_channel_counts], partitions_def=daily_partitions
 )
+health_check_uptime_job = dg.define_asset_job(
+    "health_check_uptime_job", selection=[health_check_uptime], partitions_def=daily_partitions
+)
+
+
+def monthly_assets(skipped: set[str]) -> list[dg.AssetsDefinition]:
+    """The monthly run's assets: every configured KPI, the publication, its files and their delivery."""
+    monthly = [user_satisfaction, completion_rate, digital_take_up, service_uptime,
+               published_kpis, performance_data_exports, opg_publication_delivery]
+    return [a for a in monthly if a.key.to_user_string() not in skipped]
+
+
 monthly_kpis_job = dg.define_asset_job(
-    "monthly_kpis_job",
-    selection=dg.AssetSelection.assets(user_satisfaction, completion_rate, digital_take_up).downstream(),
-    partitions_def=monthly_partitions,
+    "monthly_kpis_job", selection=monthly_assets(skipped_asset_names()), partitions_def=monthly_partitions
 )
 
 
@@ -50,17 +71,45 @@ def lpa_history_nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return _nightly_request(context)
 
 
+@dg.schedule(job=health_check_uptime_job, cron_schedule="30 0 * * *", execution_timezone=TIMEZONE)
+def health_check_uptime_nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Uptime for yesterday once CloudWatch has it (a day is final 15 minutes after it ends)."""
+    return _nightly_request(context)
+
+
 @dg.schedule(job=sirius_channel_counts_job, cron_schedule="0 7 * * *", execution_timezone=TIMEZONE)
 def sirius_channel_counts_nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Sirius counts, after Sirius's own overnight processing."""
     return _nightly_request(context)
 
 
-# A month is published once it has ended and its last days have been through
-# the nightly re-check, i.e. on day LOOKBACK_DAYS + 1 of the next month.
-monthly_kpis_schedule = dg.build_schedule_from_partitioned_job(
-    monthly_kpis_job, name="monthly_kpis", day_of_month=LOOKBACK_DAYS + 1, hour_of_day=8
-)
+# Days 1 to MONTHLY_RERUN_DAYS of each month: the first run delivers before
+# OPG's import; the others pick up late KPIs and restatements.
+MONTHLY_RERUN_DAYS = 7
 
-jobs = [lpa_history_job, sirius_channel_counts_job, monthly_kpis_job]
-schedules = [lpa_history_nightly, sirius_channel_counts_nightly, monthly_kpis_schedule]
+
+def last_month(tick: dt.datetime) -> dt.date:
+    return (tick.astimezone(LONDON).date().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+
+
+@dg.schedule(
+    job=monthly_kpis_job,
+    cron_schedule=f"0 9 1-{MONTHLY_RERUN_DAYS} * *",
+    execution_timezone=TIMEZONE,
+    name="monthly_kpis",
+)
+def monthly_kpis_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    """Last month's KPIs, publication, files and delivery, before OPG's import at 12:00 UTC on the 1st."""
+    month = last_month(context.scheduled_execution_time)
+    if month < monthly_partitions.start.date():
+        return dg.SkipReason(f"{month:%Y-%m} is before the first monthly partition")
+    tick_day = context.scheduled_execution_time.astimezone(LONDON).date()
+    return dg.RunRequest(
+        run_key=f"{month:%Y-%m}@{tick_day}",
+        partition_key=month.isoformat(),
+        tags={"perfdata/trigger": "monthly"},
+    )
+
+
+jobs = [lpa_history_job, sirius_channel_counts_job, health_check_uptime_job, monthly_kpis_job]
+schedules = [lpa_history_nightly, health_check_uptime_nightly, sirius_channel_counts_nightly, monthly_kpis_schedule]

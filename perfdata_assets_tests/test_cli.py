@@ -34,7 +34,7 @@ def seed(url: str) -> None:
 
 
 def cli_env(url: str, tmp_path: Path, **extra) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LPA_", "PERFDATA_", "SIRIUS_", "DAGSTER_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LPA_", "PERFDATA_", "SIRIUS_", "DAGSTER_", "UPTIME_", "SERVICE_UPTIME", "AWS_"))}
     return {**env, "LPA_DATABASE_URL": url, "DAGSTER_HOME": str(tmp_path / "dagster_home"),
             "PERFDATA_HOME": str(tmp_path / "home"), "PERFDATA_START_DATE": "2023-12-01", **extra}
 
@@ -123,6 +123,66 @@ def test_perfdata_backfill_and_kpis_in_one_command_each(postgres_url, tmp_path):
 
     too_late = run([perfdata, "backfill", "--start", "2024-01-01", "--end", "2999-01-01"], env, tmp_path, ok=False)
     assert too_late.returncode == 2 and "has not ended yet" in too_late.stderr and "Traceback" not in too_late.stderr
+
+
+def published_data_types(url: str) -> dict[str, list[str]]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT period_start::text, data_type FROM perfdata.published_kpis ORDER BY period_start, data_type").all()
+    engine.dispose()
+    out: dict[str, list[str]] = {}
+    for month, data_type in rows:
+        out.setdefault(month, []).append(data_type)
+    return out
+
+
+SATISFACTION_AND_COMPLETION = sorted([
+    "user-satisfaction-percent", "very-dissatisfied", "dissatisfied", "neither", "satisfied", "very-satisfied",
+    "completion-rate-percent", "user-satisfaction-score"])
+
+
+def test_with_only_the_lpa_database_backfill_publishes_what_it_can_and_names_what_it_skipped(postgres_url, tmp_path):
+    seed(postgres_url)
+    env = cli_env(postgres_url, tmp_path, PERFDATA_EXPORT_DIR=str(tmp_path / "exports"))
+    perfdata = str(BIN / "perfdata")
+    run([perfdata, "db", "upgrade"], env, tmp_path)
+
+    out = run([perfdata, "backfill", "--start", "2024-01-01", "--end", "2024-02-29"], env, tmp_path).stdout
+    assert "skipping sirius_channel_counts, digital_take_up: no channel counts source: set SIRIUS_BASE_URL" in out
+    assert "skipping health_check_uptime, service_uptime: no uptime source: set UPTIME_HEALTH_CHECK_ID" in out
+    assert "skipping opg_publication_delivery: no delivery to OPG: PERFDATA_PUBLICATION_BUCKET is not set" in out
+    assert kpi_rows(postgres_url) == EXPECTED
+    assert published_data_types(postgres_url) == {
+        "2024-01-01": SATISFACTION_AND_COMPLETION, "2024-02-01": SATISFACTION_AND_COMPLETION}
+    january = json.loads((tmp_path / "exports" / "make_a_lasting_power_of_attorney_24_01.json").read_text())
+    assert [r["dataType"] for r in january][:6] == [
+        "user-satisfaction-percent", "very-dissatisfied", "dissatisfied", "neither", "satisfied", "very-satisfied"]
+
+    # --select takes asset names; an unconfigured one is refused with the reason, an unknown one listed.
+    refused = run([perfdata, "backfill", "--start", "2024-01-01", "--end", "2024-01-31", "--select",
+                   "raw_feedback,digital_take_up"], env, tmp_path, ok=False)
+    assert refused.returncode == 2 and "--select names digital_take_up, but no channel counts source" in refused.stderr
+    unknown = run([perfdata, "backfill", "--start", "2024-01-01", "--end", "2024-01-31", "--select", "nope"],
+                  env, tmp_path, ok=False)
+    assert unknown.returncode == 2 and "--select: no asset named nope; the assets are" in unknown.stderr
+    only = run([perfdata, "backfill", "--start", "2024-01-01", "--end", "2024-01-31", "--select",
+                "raw_feedback,user_satisfaction"], env, tmp_path).stdout
+    assert "materialising daily assets (raw_feedback)" in only and "monthly assets (user_satisfaction)" in only
+
+
+def test_with_only_the_lpa_database_dagster_asset_materialize_publishes_too(postgres_url, tmp_path):
+    seed(postgres_url)
+    env = cli_env(postgres_url, tmp_path, PERFDATA_EXPORT_DIR=str(tmp_path / "exports"))
+    dagster = [str(BIN / "dagster"), "asset", "materialize", "-m", "perfdata_assets.definitions"]
+    run([str(BIN / "perfdata"), "db", "upgrade"], env, tmp_path)
+    run(dagster + ["--select", "raw_feedback,lpa_lifecycle_events", "--partition-range", "2024-01-01...2024-02-29"],
+        env, tmp_path)
+    run(dagster + ["--select", "user_satisfaction,completion_rate,published_kpis,performance_data_exports",
+                   "--partition-range", "2024-01-01...2024-02-01"], env, tmp_path)
+    assert published_data_types(postgres_url) == {
+        "2024-01-01": SATISFACTION_AND_COMPLETION, "2024-02-01": SATISFACTION_AND_COMPLETION}
+    assert (tmp_path / "exports" / "make_a_lasting_power_of_attorney_24_02.json").exists()
 
 
 def test_dagster_materialize_against_a_sirius_that_throttles_and_fails_first(postgres_url, tmp_path):

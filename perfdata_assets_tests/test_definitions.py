@@ -14,6 +14,11 @@ EXPECTED_ASSETS = {
     "user_satisfaction",
     "completion_rate",
     "digital_take_up",
+    "health_check_uptime",
+    "service_uptime",
+    "published_kpis",
+    "performance_data_exports",
+    "opg_publication_delivery",
 }
 
 

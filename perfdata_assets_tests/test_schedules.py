@@ -8,7 +8,10 @@ from perfdata_assets.db.engines import LONDON
 from perfdata_assets.definitions import defs
 from perfdata_assets.schedules import (
     LOOKBACK_DAYS,
+    MONTHLY_RERUN_DAYS,
+    health_check_uptime_nightly,
     lpa_history_nightly,
+    monthly_assets,
     monthly_kpis_schedule,
     sirius_channel_counts_nightly,
 )
@@ -19,7 +22,7 @@ def tick(text: str) -> dt.datetime:
 
 
 def test_nightly_runs_yesterday_and_rechecks_the_days_before_it_in_one_run():
-    for schedule in (lpa_history_nightly, sirius_channel_counts_nightly):
+    for schedule in (lpa_history_nightly, sirius_channel_counts_nightly, health_check_uptime_nightly):
         # 02:30 BST on 1 April 2024 is 01:30 UTC: "yesterday" is 31 March in London.
         with dg.build_schedule_context(scheduled_execution_time=tick("2024-04-01 02:30")) as context:
             request = schedule.evaluate_tick(context).run_requests[0]
@@ -28,16 +31,46 @@ def test_nightly_runs_yesterday_and_rechecks_the_days_before_it_in_one_run():
     assert LOOKBACK_DAYS == 3
 
 
-def test_monthly_kpis_publish_the_previous_month_after_the_recheck_window():
-    assert monthly_kpis_schedule.cron_schedule == f"0 8 {LOOKBACK_DAYS + 1} * *"
+def cron_time(schedule: dg.ScheduleDefinition) -> dt.time:
+    minute, hour = schedule.cron_schedule.split()[:2]
+    return dt.time(int(hour), int(minute))
+
+
+def test_the_month_is_loaded_then_published_before_opgs_import_at_noon_utc_on_the_1st():
+    assert monthly_kpis_schedule.cron_schedule == f"0 9 1-{MONTHLY_RERUN_DAYS} * *"
     assert monthly_kpis_schedule.execution_timezone == "Europe/London"
-    with dg.build_schedule_context(scheduled_execution_time=tick("2024-11-04 08:00")) as context:
-        request = monthly_kpis_schedule.evaluate_tick(context).run_requests[0]
-    assert request.partition_key == "2024-10-01"
+    # Every nightly source loads the month's last day before the monthly run starts.
+    for nightly in (lpa_history_nightly, sirius_channel_counts_nightly, health_check_uptime_nightly):
+        assert nightly.execution_timezone == "Europe/London"
+        assert cron_time(nightly) < cron_time(monthly_kpis_schedule)
+    # 09:00 in London is before 12:00 UTC in summer and in winter.
+    for day in ("2024-07-01", "2024-12-01"):
+        assert tick(f"{day} 09:00").astimezone(dt.timezone.utc).hour < 12
+    # The uptime day is final 15 minutes after midnight: its nightly run comes after that.
+    assert cron_time(health_check_uptime_nightly) >= dt.time(0, 15)
+
+
+def test_the_monthly_run_asks_for_last_month_on_the_1st_and_again_on_the_next_days():
+    keys = []
+    for day in ("2024-11-01", "2024-11-02", "2024-11-07"):
+        with dg.build_schedule_context(scheduled_execution_time=tick(f"{day} 09:00")) as context:
+            [request] = monthly_kpis_schedule.evaluate_tick(context).run_requests
+        assert request.partition_key == "2024-10-01"
+        keys.append(request.run_key)
+    # A distinct run each day (late KPIs, restatements), each launched once.
+    assert keys == ["2024-10@2024-11-01", "2024-10@2024-11-02", "2024-10@2024-11-07"]
+    with dg.build_schedule_context(scheduled_execution_time=tick("2025-01-01 09:00")) as context:
+        assert monthly_kpis_schedule.evaluate_tick(context).run_requests[0].partition_key == "2024-12-01"
+
+
+def test_the_monthly_job_leaves_out_what_is_not_configured():
+    names = [a.key.to_user_string() for a in monthly_assets({"digital_take_up", "opg_publication_delivery"})]
+    assert names == ["user_satisfaction", "completion_rate", "service_uptime", "published_kpis",
+                     "performance_data_exports"]
 
 
 def test_the_monthly_job_covers_every_kpi_and_what_is_published_from_them():
     job = defs.resolve_job_def("monthly_kpis_job")
     keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
-    assert {"user_satisfaction", "completion_rate", "digital_take_up"} <= keys
+    assert {"user_satisfaction", "completion_rate", "published_kpis", "performance_data_exports"} <= keys
     assert not keys & {"raw_feedback", "lpa_lifecycle_events", "sirius_channel_counts"}

@@ -1,4 +1,9 @@
-"""`perfdata demo`: a synthetic LPA database, the Sirius stub, a full backfill, the KPIs."""
+"""`perfdata demo`: a synthetic LPA database, every source on loopback, a full backfill, the KPIs.
+
+The sources run as in production, only pointed at stand-ins on 127.0.0.1: the
+Sirius stub (signatures checked), CloudWatch and S3 from moto's server. So the
+demo materialises every asset, delivery to "OPG's bucket" included.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import os
 
 from sqlalchemy.engine import make_url
 
-from perfdata_assets.config import default_sqlite_urls
+from perfdata_assets.config import default_sqlite_urls, perfdata_home
 from perfdata_assets.db.engines import LONDON, databases, lpa_write_engine, sqlite_perfdata_file
 from perfdata_assets.db.migrate import upgrade
 from perfdata_assets.demo.seed import seed
@@ -33,7 +38,12 @@ def reset_demo_files() -> None:
     databases.cache_clear()
 
 
+DEMO_HEALTH_CHECK_ID = "perfdata-demo-health-check"
+
+
 def run_demo(months: int, seed_value: int, echo=print) -> None:
+    from perfdata_assets.demo.bucket_stub import bucket_keys, bucket_stub_for_this_process
+    from perfdata_assets.demo.uptime_stub import cloudwatch_stub_for_this_process
     from perfdata_assets.sirius.stub import signing_stub_for_this_process
 
     today = dt.datetime.now(LONDON).date()
@@ -46,15 +56,27 @@ def run_demo(months: int, seed_value: int, echo=print) -> None:
     before, after = upgrade(databases(urls.perfdata, urls.lpa).perfdata)
     echo(f"perfdata schema: {before or 'empty'} -> {after}")
 
-    with signing_stub_for_this_process(DEMO_AWS, seed=seed_value, complete_through=last) as stub:
+    # The Sirius stub goes last: it sets the AWS credentials it checks signatures with,
+    # which moto (accepting any) then receives too.
+    with (
+        cloudwatch_stub_for_this_process(DEMO_HEALTH_CHECK_ID, first, last, seed_value) as cloudwatch,
+        bucket_stub_for_this_process() as bucket_endpoint,
+        signing_stub_for_this_process(DEMO_AWS, seed=seed_value, complete_through=last) as stub,
+    ):
         echo(f"Sirius stub listening on {stub.base_url} (signatures checked)")
+        echo(f"CloudWatch (moto) on {cloudwatch.url}, S3 bucket {os.environ['PERFDATA_PUBLICATION_BUCKET']} "
+             f"(moto) on {bucket_endpoint}")
         from perfdata_assets.cli import render_table, run_backfill
         from perfdata_assets.kpis.report import latest_months
 
         run_backfill(first, last)
+        delivered = bucket_keys()
     rows = latest_months(urls, months)
     echo("")
     echo(f"Make a Lasting Power of Attorney: KPIs for {first:%B %Y} to {last:%B %Y} (demo data)")
     echo(render_table(rows))
     echo("")
+    exports = os.environ.get("PERFDATA_EXPORT_DIR") or str(perfdata_home() / "exports")
+    echo(f"OPG performance-data files: {exports}/make_a_lasting_power_of_attorney_YY_MM.json "
+         f"({len(delivered)} delivered to the demo bucket)")
     echo("See these runs in the Dagster UI: make ui   (then open http://127.0.0.1:3000)")

@@ -1,4 +1,10 @@
-"""The three monthly KPIs of kpis.md, each written to its own perfdata table."""
+"""The four monthly KPIs of kpis.md, each written to its own perfdata table.
+
+A KPI is written for a month only when its own daily input has loaded every
+day of that month; the window's other months are left as they were and named
+in the run's metadata. So one late or unconfigured source holds back its own
+KPI alone, and the publication goes ahead with the others.
+"""
 
 import datetime as dt
 from dataclasses import dataclass
@@ -64,6 +70,25 @@ DIGITAL_TAKE_UP = Kpi(
         "all LPAs received, every channel (new ones included) in the total."
     ),
 )
+SERVICE_UPTIME = Kpi(
+    name="service_uptime",
+    upstream="health_check_uptime",
+    query=sql.SERVICE_UPTIME,
+    counts=("observed_minutes", "healthy_minutes"),
+    percents=("uptime_percent",),
+    description=(
+        "Monthly service uptime from the Route 53 health check of the service's front door: the "
+        "minutes it reported and, of those, the minutes it found the service healthy throughout."
+    ),
+)
+KPIS = (USER_SATISFACTION, COMPLETION_RATE, DIGITAL_TAKE_UP, SERVICE_UPTIME)
+
+
+def complete_months(conn: sa.Connection, kpi: Kpi, months: list[dt.date]) -> list[dt.date]:
+    """The months whose every day the KPI's daily input has loaded."""
+    query = sql.with_months(sql.LOADED_DAYS_BY_MONTH, months).columns(month=sa.Date, loaded=sa.Integer)
+    loaded = dict(conn.execute(query, {"asset": kpi.upstream}).all())
+    return [m for m in months if loaded.get(m, 0) == len(DayWindow(m, sql.next_month(m)).days())]
 
 
 def write_kpi(conn: sa.Connection, kpi: Kpi, months: list[dt.date]) -> None:
@@ -133,17 +158,24 @@ def build_kpi_asset(kpi: Kpi) -> dg.AssetsDefinition:
         months = window.months()
         dbs = database.connect()
         with dbs.perfdata.begin() as conn:
-            missing = missing_days(conn, kpi.upstream, window)
-            if missing:
-                raise dg.Failure(
-                    description=(
-                        f"{kpi.name} for {window}: {kpi.upstream} has not loaded {len(missing)} day(s) "
-                        f"({describe_days(missing)}); materialise {kpi.upstream} for those days first"
-                    )
-                )
-            write_kpi(conn, kpi, months)
-            rows = read_kpi(conn, kpi, window)
-        extra = _extra_metadata(conn_engine=dbs.perfdata, kpi=kpi, months=months)
+            complete = complete_months(conn, kpi, months)
+            waiting = {
+                m: missing_days(conn, kpi.upstream, DayWindow(m, sql.next_month(m))) for m in months if m not in complete
+            }
+            for run in _consecutive(complete):
+                write_kpi(conn, kpi, run)
+            rows = [r for r in read_kpi(conn, kpi, window) if r["month"] in complete]
+        for month, missing in waiting.items():
+            context.log.warning(
+                f"{kpi.name} {month:%Y-%m} not written: {kpi.upstream} has not loaded {len(missing)} day(s) "
+                f"({describe_days(missing)}); a later run writes it once they are loaded"
+            )
+            context.add_asset_metadata(
+                {"waiting_for": f"{kpi.upstream}: {len(missing)} day(s) not loaded ({describe_days(missing)})",
+                 "dagster/row_count": 0},
+                partition_key=month.isoformat(),
+            )
+        extra = _extra_metadata(conn_engine=dbs.perfdata, kpi=kpi, months=complete)
         for row in rows:
             context.add_asset_metadata(
                 {
@@ -156,6 +188,7 @@ def build_kpi_asset(kpi: Kpi) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata={
                 "months": len(rows),
+                "months_waiting": ", ".join(f"{m:%Y-%m}" for m in waiting) or "none",
                 "preview": dg.MetadataValue.md(markdown_table(kpi, rows[-12:])),
             }
         )
@@ -163,9 +196,20 @@ def build_kpi_asset(kpi: Kpi) -> dg.AssetsDefinition:
     return _kpi_asset
 
 
+def _consecutive(months: list[dt.date]) -> list[list[dt.date]]:
+    """Runs of consecutive months, so each replace covers exactly the months it writes."""
+    runs: list[list[dt.date]] = []
+    for month in months:
+        if runs and sql.next_month(runs[-1][-1]) == month:
+            runs[-1].append(month)
+        else:
+            runs.append([month])
+    return runs
+
+
 def _extra_metadata(conn_engine: sa.Engine, kpi: Kpi, months: list[dt.date]) -> dict[dt.date, dict]:
     """How many ratings were rejected, per month (a count only, never their content)."""
-    if kpi is not USER_SATISFACTION:
+    if kpi is not USER_SATISFACTION or not months:
         return {}
     with conn_engine.connect() as conn:
         rows = conn.execute(sql.with_months(sql.REJECTED_RATINGS, months).columns(month=sa.Date)).all()
@@ -175,3 +219,4 @@ def _extra_metadata(conn_engine: sa.Engine, kpi: Kpi, months: list[dt.date]) -> 
 user_satisfaction = build_kpi_asset(USER_SATISFACTION)
 completion_rate = build_kpi_asset(COMPLETION_RATE)
 digital_take_up = build_kpi_asset(DIGITAL_TAKE_UP)
+service_uptime = build_kpi_asset(SERVICE_UPTIME)

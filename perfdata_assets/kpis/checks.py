@@ -4,8 +4,8 @@ import dagster as dg
 import sqlalchemy as sa
 
 from perfdata_assets.db.ledger import describe_days, missing_days
-from perfdata_assets.kpis.assets import COMPLETION_RATE, DIGITAL_TAKE_UP, USER_SATISFACTION, Kpi
-from perfdata_assets.kpis.sql import with_months
+from perfdata_assets.kpis.assets import COMPLETION_RATE, DIGITAL_TAKE_UP, SERVICE_UPTIME, USER_SATISFACTION, Kpi
+from perfdata_assets.kpis.sql import LOADED_DAYS_BY_MONTH, with_months
 from perfdata_assets.partitions import DayWindow, next_month
 from perfdata_assets.resources import PerfdataDatabase
 
@@ -13,15 +13,6 @@ from perfdata_assets.resources import PerfdataDatabase
 def _rows(database: PerfdataDatabase, query: str) -> list[sa.Row]:
     with database.connect().perfdata.connect() as conn:
         return conn.execute(sa.text(query)).all()
-
-
-LOADED_DAYS_BY_MONTH = """
-{months}
-SELECT m.month, count(l.day) AS loaded
-  FROM months m
-  LEFT JOIN perfdata.loaded_days l ON l.asset = :asset AND l.day >= m.month AND l.day < m.next_month
- GROUP BY m.month
-"""
 
 
 def build_kpi_checks(kpi: Kpi, percent_may_exceed_100: bool = False) -> list[dg.AssetChecksDefinition]:
@@ -88,5 +79,6 @@ kpi_checks = [
     *build_kpi_checks(USER_SATISFACTION),
     *build_kpi_checks(COMPLETION_RATE, percent_may_exceed_100=True),
     *build_kpi_checks(DIGITAL_TAKE_UP),
+    *build_kpi_checks(SERVICE_UPTIME),
     user_satisfaction_levels_add_up,
 ]

@@ -13,19 +13,22 @@ WITH months AS (
     SELECT month FROM perfdata.user_satisfaction
     UNION SELECT month FROM perfdata.completion_rate
     UNION SELECT month FROM perfdata.digital_take_up
+    UNION SELECT month FROM perfdata.service_uptime
 ), latest AS (SELECT month FROM months ORDER BY month DESC LIMIT :limit)
 SELECT l.month,
        us.responses, us.satisfied_percent, us.score_percent,
        cr.started, cr.created, cr.completion_rate_percent,
-       dt.digital, dt.total, dt.take_up_percent
+       dt.digital, dt.total, dt.take_up_percent,
+       su.uptime_percent
   FROM latest l
   LEFT JOIN perfdata.user_satisfaction us ON us.month = l.month
   LEFT JOIN perfdata.completion_rate cr ON cr.month = l.month
   LEFT JOIN perfdata.digital_take_up dt ON dt.month = l.month
+  LEFT JOIN perfdata.service_uptime su ON su.month = l.month
  ORDER BY l.month
 """
 
-PERCENTS = ("satisfied_percent", "score_percent", "completion_rate_percent", "take_up_percent")
+PERCENTS = ("satisfied_percent", "score_percent", "completion_rate_percent", "take_up_percent", "uptime_percent")
 
 
 def latest_months(urls: DatabaseUrls, limit: int) -> list[dict]:

@@ -138,3 +138,31 @@ SELECT month, digital, total, {percent("digital", "total")} AS take_up_percent
          GROUP BY m.month
        ) counted
 """
+
+# --- 4. Service uptime ---------------------------------------------------------
+# Minutes the health check reported, and of those the minutes it was healthy
+# throughout, per day (service-uptime.md); a month is the sum of its days.
+SERVICE_UPTIME = f"""
+{{months}}
+INSERT INTO perfdata.service_uptime (month, observed_minutes, healthy_minutes, uptime_percent)
+SELECT month, observed_minutes, healthy_minutes,
+       {percent("healthy_minutes", "observed_minutes")} AS uptime_percent
+  FROM (
+        SELECT m.month,
+               {total("observed_minutes")} AS observed_minutes,
+               {total("healthy_minutes")} AS healthy_minutes
+          FROM months m
+          LEFT JOIN perfdata.uptime_days d ON {IN_MONTH}
+         GROUP BY m.month
+       ) counted
+"""
+
+# How many days of each month the KPI's daily input has loaded: only months
+# with every day loaded are written, so a late source holds back its own KPI alone.
+LOADED_DAYS_BY_MONTH = """
+{months}
+SELECT m.month, count(l.day) AS loaded
+  FROM months m
+  LEFT JOIN perfdata.loaded_days l ON l.asset = :asset AND l.day >= m.month AND l.day < m.next_month
+ GROUP BY m.month
+"""

@@ -10,15 +10,22 @@ import sqlalchemy as sa
 from perfdata_assets.db.locks import lock_table_for_replace
 from perfdata_assets.db.types import UTCDateTime
 from perfdata_assets.kpis.sql import with_months
-from perfdata_assets.partitions import DayWindow, monthly_partitions, next_month
+from perfdata_assets.partitions import DayWindow, monthly_partitions
 from perfdata_assets.publishing import exports, published, sql
 from perfdata_assets.publishing.atomic import ExportError
-from perfdata_assets.publishing.published import DATA_TYPES, PERIOD, SERVICE, PublishedValue
+from perfdata_assets.publishing.published import (
+    DATA_TYPES,
+    KPI_OF_DATA_TYPE,
+    PERIOD,
+    SERVICE,
+    PublishedValue,
+    Restatement,
+)
 from perfdata_assets.publishing.resource import ExportDirectory
 from perfdata_assets.resources import PerfdataDatabase
 
 OWNERS = ["team:opg-perfdata"]
-KPI_ASSETS = ("user_satisfaction", "completion_rate", "digital_take_up")
+KPI_ASSETS = ("user_satisfaction", "completion_rate", "digital_take_up", "service_uptime")
 PREVIEW_MONTHS = 12
 
 
@@ -37,28 +44,21 @@ def _by_month(values: list[PublishedValue]) -> dict[dt.date, list[PublishedValue
     return grouped
 
 
-def missing_kpi_months(conn: sa.Connection, months: list[dt.date]) -> dict[str, list[dt.date]]:
-    """For each KPI table lacking a row for some month of the window, those months."""
-    rows = conn.execute(with_months(sql.MISSING_KPI_MONTHS, months).columns(month=sa.Date))
-    missing: dict[str, list[dt.date]] = defaultdict(list)
-    for row in rows:
-        missing[row.kpi].append(row.month)
-    return dict(missing)
+def publish(
+    conn: sa.Connection, months: list[dt.date], published_at: dt.datetime, run_id: str = "outside-dagster"
+) -> list[Restatement]:
+    """Publish, inside the caller's transaction, every KPI the window's months have.
 
-
-def publish(conn: sa.Connection, months: list[dt.date], published_at: dt.datetime) -> None:
-    """Replace the window's published rows, inside the caller's transaction."""
+    Only the data types being written again are replaced; a value that changes
+    is recorded as a restatement first. Returns the restatements this made.
+    """
     lock_table_for_replace(conn, "perfdata.published_kpis")
-    conn.execute(
-        sa.text(sql.DELETE_WINDOW).bindparams(
-            sa.bindparam("first", type_=sa.Date), sa.bindparam("end", type_=sa.Date)
-        ),
-        {"period": PERIOD, "service": SERVICE, "first": months[0], "end": next_month(months[-1])},
-    )
-    conn.execute(
-        with_months(sql.PUBLISH, months).bindparams(sa.bindparam("published_at", type_=UTCDateTime)),
-        {"period": PERIOD, "service": SERVICE, "published_at": published_at},
-    )
+    params = {"period": PERIOD, "service": SERVICE, "published_at": published_at, "run_id": run_id}
+    stamped = sa.bindparam("published_at", type_=UTCDateTime)
+    conn.execute(with_months(sql.RECORD_RESTATEMENTS, months).bindparams(stamped), params)
+    conn.execute(with_months(sql.DELETE_REPUBLISHED, months), {"period": PERIOD, "service": SERVICE})
+    conn.execute(with_months(sql.PUBLISH, months).bindparams(stamped), params)
+    return [r for r in published.restatements(conn, since=published_at) if r.run_id == run_id]
 
 
 def _value_metadata(value: Decimal | None) -> dg.MetadataValue:
@@ -86,10 +86,12 @@ def preview_table(values: list[PublishedValue]) -> str:
     kinds={"sql", "postgres"},
     owners=OWNERS,
     description=(
-        "The published KPIs, in the shape of OPG's performance-data records: per month, "
-        "user-satisfaction-percent, user-satisfaction-score, completion-rate-percent and "
-        "digital-take-up-percent with the counts behind each, copied from the three KPI tables "
-        "into perfdata.published_kpis. Downstream services read this table (or the "
+        "The published KPIs, in the shape of OPG's performance-data records: per month, the data "
+        "types of OPG's Make an LPA page (user-satisfaction-percent, the five satisfaction levels, "
+        "uptime-percent, digital-take-up) plus completion-rate-percent and user-satisfaction-score, "
+        "with the counts behind each, copied from the four KPI tables into perfdata.published_kpis. "
+        "Each KPI is published as soon as its own month is complete; a changed value is recorded "
+        "in perfdata.published_kpis_restatements. Downstream services read this table (or the "
         "perfdata.latest_kpis view), never the raw history."
     ),
     metadata={
@@ -115,39 +117,49 @@ def published_kpis(context: dg.AssetExecutionContext, database: PerfdataDatabase
     published_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     dbs = database.connect()
     with dbs.perfdata.begin() as conn:
-        missing = missing_kpi_months(conn, months)
-        if missing:
-            gaps = "; ".join(
-                f"{kpi} has no row for {', '.join(_month_label(m) for m in kpi_months)}"
-                for kpi, kpi_months in missing.items()
-            )
-            raise dg.Failure(
-                description=(
-                    f"published_kpis for {_month_label(months[0])} to {_month_label(months[-1])}: {gaps}. "
-                    "Materialise those KPI months first; nothing was published."
-                )
-            )
-        publish(conn, months, published_at)
-        written = published.values_between(conn, months[0], months[-1])
+        restated = publish(conn, months, published_at, context.run_id)
+        in_window = published.values_between(conn, months[0], months[-1])
         recent_months = published.published_months(conn)[-PREVIEW_MONTHS:]
-        recent = published.values_between(conn, recent_months[0], recent_months[-1])
+        recent = published.values_between(conn, recent_months[0], recent_months[-1]) if recent_months else []
 
-    for month, values in _by_month(written).items():
+    written = [v for v in in_window if v.published_at == published_at]
+    by_month = _by_month(written)
+    waiting: dict[dt.date, list[str]] = {}
+    for month in months:
+        values = by_month.get(month, [])
+        kpis = sorted({KPI_OF_DATA_TYPE[t] for t in DATA_TYPES} - {KPI_OF_DATA_TYPE[v.data_type] for v in values})
+        if kpis:
+            waiting[month] = kpis
+            context.log.warning(f"published_kpis {_month_label(month)}: not published yet for {', '.join(kpis)} "
+                                "(their inputs are not complete)")
         context.add_asset_metadata(
             {
                 **{v.data_type: _value_metadata(v.value) for v in values},
                 "published_at": dg.MetadataValue.timestamp(published_at),
+                "not_published_yet": ", ".join(kpis) or "none",
+                "restated": ", ".join(r.data_type for r in restated if r.period_start == month) or "none",
                 "dagster/row_count": len(values),
             },
             partition_key=month.isoformat(),
         )
+    for r in restated:
+        context.log.warning(
+            f"restated {r.data_type} for {_month_label(r.period_start)}: {_figure(r.old_value)} -> {_figure(r.new_value)} "
+            f"(was published {r.old_published_at:%Y-%m-%d %H:%M} UTC)"
+        )
     return dg.MaterializeResult(
         metadata={
-            "months_published": len(months),
+            "months_published": len(by_month),
             "rows_written": len(written),
+            "restatements": len(restated),
+            "months_with_kpis_waiting": ", ".join(_month_label(m) for m in waiting) or "none",
             "last_12_months": dg.MetadataValue.md(preview_table(recent)),
         }
     )
+
+
+def _figure(value: Decimal | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
 
 
 @dg.asset(
@@ -160,8 +172,9 @@ def published_kpis(context: dg.AssetExecutionContext, database: PerfdataDatabase
     owners=OWNERS,
     description=(
         "The export files in PERFDATA_EXPORT_DIR: one OPG performance-data JSON file per month "
-        "(make_a_lpa_YY_MM.json) and the GOV.UK transactions-by-channel CSV of every published "
-        "month, each replaced atomically. The API serves the same bytes."
+        "(make_a_lasting_power_of_attorney_YY_MM.json, the name OPG's monthly import looks for) and "
+        "the GOV.UK transactions-by-channel CSV of every month with digital take-up published, each "
+        "replaced atomically. The API serves the same bytes."
     ),
 )
 def performance_data_exports(
@@ -171,15 +184,12 @@ def performance_data_exports(
     with database.connect().perfdata.connect() as conn:
         by_month = _by_month(published.values_between(conn, months[0], months[-1]))
         totals = published.channel_totals(conn)
+    # A month with nothing published yet has no file (OPG's import would find
+    # nothing to add); the month's own KPIs say what they wait for.
     unpublished = [m for m in months if m not in by_month]
-    if unpublished:
-        raise dg.Failure(
-            description=(
-                f"performance_data_exports: {', '.join(_month_label(m) for m in unpublished)} not published yet; "
-                "materialise published_kpis for those months first"
-            )
-        )
-    files = {exports.performance_data_file_name(m): exports.performance_data_json(by_month[m]) for m in months}
+    for month in unpublished:
+        context.log.warning(f"performance_data_exports: nothing published for {_month_label(month)} yet: no file")
+    files = {exports.performance_data_file_name(m): exports.performance_data_json(by_month[m]) for m in by_month}
     files[exports.TRANSACTIONS_FILE_NAME] = exports.transactions_by_channel_csv(totals)
     try:
         paths = dict(zip(files, export_directory.write(files)))
@@ -187,17 +197,23 @@ def performance_data_exports(
         raise dg.Failure(description=str(exc)) from None
 
     for month in months:
+        if month not in by_month:
+            context.add_asset_metadata({"records": 0, "file": "none: nothing published yet"}, partition_key=month.isoformat())
+            continue
         name = exports.performance_data_file_name(month)
         context.add_asset_metadata(
             {
                 "path": dg.MetadataValue.path(str(paths[name])),
                 # A NULL value has no record in the JSON (see exports.py).
                 "records": sum(v.value is not None for v in by_month[month]),
+                "data_types": ", ".join(v.data_type for v in by_month[month] if v.value is not None) or "none",
             },
             partition_key=month.isoformat(),
         )
     return dg.MaterializeResult(
         metadata={
+            "files_written": len(files) - 1,
+            "months_without_file": ", ".join(_month_label(m) for m in unpublished) or "none",
             "transactions_by_channel": dg.MetadataValue.path(str(paths[exports.TRANSACTIONS_FILE_NAME])),
             "transactions_months": len({t.month for t in totals}),
         }

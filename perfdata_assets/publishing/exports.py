@@ -1,6 +1,7 @@
 """The two export formats of kpis.md ("Exports"), byte for byte.
 
-OPG performance-data JSON, one file per month (``make_a_lpa_YY_MM.json``)::
+OPG performance-data JSON, one file per month (``make_a_lasting_power_of_attorney_YY_MM.json``:
+OPG's import takes the service's directory name without ``_service``)::
 
     [
       {
@@ -18,7 +19,8 @@ OPG performance-data JSON, one file per month (``make_a_lpa_YY_MM.json``)::
 - A NULL value (its denominator was zero) has no record: the contract makes
   ``count`` a JSON number, and the performance-data readers sum and chart it,
   so a ``null`` would break them while an absent record reads as "no figure".
-- ``count`` is the published value as a JSON number (``91.25``, ``100.0``). It
+- ``count`` is the published value as a JSON number (``91.25``, ``100.0``), and
+  a JSON integer (``12``) for the five satisfaction levels, which are counts. It
   is not clamped: a completion rate can exceed 100 when LPAs started in earlier
   months are created this month, and the export says what was published.
 - ``_timestamp`` labels the calendar month: its first day at midnight, always
@@ -43,7 +45,14 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 
-from perfdata_assets.publishing.published import DATA_TYPES, PERIOD, SERVICE, ChannelTotal, PublishedValue
+from perfdata_assets.publishing.published import (
+    COUNT_DATA_TYPES,
+    DATA_TYPES,
+    PERIOD,
+    SERVICE,
+    ChannelTotal,
+    PublishedValue,
+)
 
 # Sirius channel name -> GOV.UK channel name.
 GOVUK_CHANNELS = {"online": "digital", "paper": "paper_form", "phone": "telephone_human"}
@@ -55,7 +64,7 @@ def period_timestamp(month: dt.date) -> str:
 
 
 def performance_data_file_name(month: dt.date) -> str:
-    return f"make_a_lpa_{month:%y_%m}.json"
+    return f"make_a_lasting_power_of_attorney_{month:%y_%m}.json"
 
 
 def performance_data_json(records: Iterable[PublishedValue]) -> bytes:
@@ -66,7 +75,7 @@ def performance_data_json(records: Iterable[PublishedValue]) -> bytes:
             "_timestamp": period_timestamp(r.period_start),
             "service": SERVICE,
             "channel": "digital",
-            "count": float(r.value),
+            "count": int(r.value) if r.data_type in COUNT_DATA_TYPES else float(r.value),
             "dataType": r.data_type,
             "period": PERIOD,
         }

@@ -21,13 +21,28 @@ from perfdata_assets.publishing import sql
 
 SERVICE = "make-a-lpa"
 PERIOD = "month"
-# In the order kpis.md lists them; every listing of published values uses it.
+# In the order kpis.md section 5 lists them (OPG's page columns first); every
+# listing of published values, and every export, uses it.
+SATISFACTION_LEVELS = ("very-dissatisfied", "dissatisfied", "neither", "satisfied", "very-satisfied")
 DATA_TYPES = (
     "user-satisfaction-percent",
-    "user-satisfaction-score",
+    *SATISFACTION_LEVELS,
+    "uptime-percent",
+    "digital-take-up",
     "completion-rate-percent",
-    "digital-take-up-percent",
+    "user-satisfaction-score",
 )
+# Published as counts (JSON integers in the export), not percentages.
+COUNT_DATA_TYPES = frozenset(SATISFACTION_LEVELS)
+# Which KPI table each data type is copied from (kpis.md section 5).
+KPI_OF_DATA_TYPE = {
+    "user-satisfaction-percent": "user_satisfaction",
+    **{level: "user_satisfaction" for level in SATISFACTION_LEVELS},
+    "uptime-percent": "service_uptime",
+    "digital-take-up": "digital_take_up",
+    "completion-rate-percent": "completion_rate",
+    "user-satisfaction-score": "user_satisfaction",
+}
 
 
 @dataclass(frozen=True)
@@ -36,7 +51,7 @@ class PublishedValue:
 
     period_start: dt.date
     data_type: str
-    value: Decimal | None  # NULL where the denominator is zero
+    value: Decimal | None  # NULL where the denominator is zero; a count for the five levels
     numerator: int | None  # NULL for user-satisfaction-score
     denominator: int | None
     published_at: dt.datetime  # time-zone aware, UTC
@@ -100,14 +115,52 @@ def values_between(
     return _read(conn, sql.PUBLISHED_BETWEEN, data_types, first=first, last=last)
 
 
-def published_months(conn: sa.Connection) -> list[dt.date]:
-    query = sa.text(sql.PUBLISHED_MONTHS).columns(period_start=sa.Date)
-    return list(conn.execute(query, {"period": PERIOD, "service": SERVICE}).scalars())
+def published_months(conn: sa.Connection, data_type: str | None = None) -> list[dt.date]:
+    """Months with anything published, or with the given data type published."""
+    if data_type is None:
+        query = sa.text(sql.PUBLISHED_MONTHS).columns(period_start=sa.Date)
+        return list(conn.execute(query, {"period": PERIOD, "service": SERVICE}).scalars())
+    query = sa.text(sql.PUBLISHED_MONTHS_OF).columns(period_start=sa.Date)
+    return list(conn.execute(query, {"period": PERIOD, "service": SERVICE, "data_type": data_type}).scalars())
+
+
+@dataclass(frozen=True)
+class Restatement:
+    """A published value replaced by a different one (kpis.md section 5)."""
+
+    period_start: dt.date
+    data_type: str
+    old_value: Decimal | None
+    new_value: Decimal | None
+    old_published_at: dt.datetime
+    restated_at: dt.datetime
+    run_id: str
+
+
+def restatements(conn: sa.Connection, since: dt.datetime | None = None) -> list[Restatement]:
+    """Every restatement (or those recorded at or after ``since``), oldest first."""
+    query = sa.text(sql.RESTATEMENTS.format(since="" if since is None else "AND restated_at >= :since"))
+    if since is not None:
+        query = query.bindparams(sa.bindparam("since", type_=UTCDateTime))
+    query = query.columns(
+        period_start=sa.Date, old_value=sa.Numeric(8, 2), new_value=sa.Numeric(8, 2),
+        old_published_at=UTCDateTime, restated_at=UTCDateTime,
+    )
+    params = {"period": PERIOD, "service": SERVICE, **({} if since is None else {"since": since})}
+    rows = conn.execute(query, params).mappings()
+    return [
+        Restatement(
+            period_start=r["period_start"], data_type=r["data_type"], old_value=r["old_value"],
+            new_value=r["new_value"], old_published_at=r["old_published_at"].astimezone(dt.timezone.utc),
+            restated_at=r["restated_at"].astimezone(dt.timezone.utc), run_id=r["run_id"],
+        )
+        for r in rows
+    ]
 
 
 def channel_totals(conn: sa.Connection) -> list[ChannelTotal]:
-    """Per published month and source channel, the LPAs Sirius received (for the GOV.UK CSV)."""
-    months = published_months(conn)
+    """Per month with digital take-up published and source channel, the LPAs Sirius received (for the GOV.UK CSV)."""
+    months = published_months(conn, "digital-take-up")
     if not months:
         return []
     rows = conn.execute(with_months(sql.CHANNEL_TOTALS, months).columns(month=sa.Date))

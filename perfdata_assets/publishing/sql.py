@@ -1,6 +1,6 @@
-"""The publication of kpis.md section 4, as SQL. This is the one place a published row is defined.
+"""The publication of kpis.md section 5, as SQL. This is the one place a published row is defined.
 
-Writes copy the three KPI tables into ``perfdata.published_kpis`` in one
+Writes copy the four KPI tables into ``perfdata.published_kpis`` in one
 ``INSERT ... SELECT`` (so a published figure is the KPI figure, never a
 recomputation); reads are the only queries the API, the exports and the
 ``PerformanceData`` resource run. ``{months}`` is the CTE of
@@ -11,50 +11,81 @@ from __future__ import annotations
 
 # --- Writing -------------------------------------------------------------------
 
-# Which months of the window lack a row in a KPI table: the publication refuses
-# to run rather than publish a month with a measure missing.
-MISSING_KPI_MONTHS = """
-{months}
-SELECT 'user_satisfaction' AS kpi, m.month FROM months m
- WHERE NOT EXISTS (SELECT 1 FROM perfdata.user_satisfaction t WHERE t.month = m.month)
-UNION ALL
-SELECT 'completion_rate' AS kpi, m.month FROM months m
- WHERE NOT EXISTS (SELECT 1 FROM perfdata.completion_rate t WHERE t.month = m.month)
-UNION ALL
-SELECT 'digital_take_up' AS kpi, m.month FROM months m
- WHERE NOT EXISTS (SELECT 1 FROM perfdata.digital_take_up t WHERE t.month = m.month)
-ORDER BY kpi, month
-"""
-
-DELETE_WINDOW = """
-DELETE FROM perfdata.published_kpis
- WHERE period = :period AND service = :service AND period_start >= :first AND period_start < :end
-"""
-
-# Four rows per month. value / numerator / denominator, as kpis.md section 4 says:
+# Each KPI is published for the months its table holds (a KPI writes a month
+# only once every day of its input is loaded), so a late source holds back its
+# own data types alone. value / numerator / denominator, as kpis.md section 5 says:
 #   user-satisfaction-percent  satisfied_percent        satisfied + very_satisfied / responses
-#   user-satisfaction-score    score_percent            NULL / responses
+#   very-dissatisfied … very-satisfied   the level's count   the count / responses
+#   uptime-percent             uptime_percent           healthy_minutes / observed_minutes
+#   digital-take-up            take_up_percent          digital / total
 #   completion-rate-percent    completion_rate_percent  created / started
-#   digital-take-up-percent    take_up_percent          digital / total
-PUBLISH = """
-{months}
-INSERT INTO perfdata.published_kpis
-       (period_start, period, service, data_type, value, numerator, denominator, published_at)
-SELECT u.month, :period, :service, 'user-satisfaction-percent',
-       u.satisfied_percent, u.satisfied + u.very_satisfied, u.responses, :published_at
+#   user-satisfaction-score    score_percent            NULL / responses
+# A count's value is NULL where its denominator (the responses) is 0, like every value.
+
+
+def _level(data_type: str, column: str) -> str:
+    return f"""
+SELECT u.month AS period_start, '{data_type}' AS data_type,
+       CASE WHEN u.responses = 0 THEN NULL ELSE CAST(u.{column} AS NUMERIC) END AS value,
+       u.{column} AS numerator, u.responses AS denominator
+  FROM months m JOIN perfdata.user_satisfaction u ON u.month = m.month"""
+
+
+NEW_ROWS = f"""
+SELECT u.month AS period_start, 'user-satisfaction-percent' AS data_type,
+       u.satisfied_percent AS value, u.satisfied + u.very_satisfied AS numerator, u.responses AS denominator
   FROM months m JOIN perfdata.user_satisfaction u ON u.month = m.month
+UNION ALL {_level("very-dissatisfied", "very_dissatisfied")}
+UNION ALL {_level("dissatisfied", "dissatisfied")}
+UNION ALL {_level("neither", "neither")}
+UNION ALL {_level("satisfied", "satisfied")}
+UNION ALL {_level("very-satisfied", "very_satisfied")}
 UNION ALL
-SELECT u.month, :period, :service, 'user-satisfaction-score',
-       u.score_percent, CAST(NULL AS INTEGER), u.responses, :published_at
-  FROM months m JOIN perfdata.user_satisfaction u ON u.month = m.month
+SELECT s.month, 'uptime-percent', s.uptime_percent, s.healthy_minutes, s.observed_minutes
+  FROM months m JOIN perfdata.service_uptime s ON s.month = m.month
 UNION ALL
-SELECT c.month, :period, :service, 'completion-rate-percent',
-       c.completion_rate_percent, c.created, c.started, :published_at
+SELECT d.month, 'digital-take-up', d.take_up_percent, d.digital, d.total
+  FROM months m JOIN perfdata.digital_take_up d ON d.month = m.month
+UNION ALL
+SELECT c.month, 'completion-rate-percent', c.completion_rate_percent, c.created, c.started
   FROM months m JOIN perfdata.completion_rate c ON c.month = m.month
 UNION ALL
-SELECT d.month, :period, :service, 'digital-take-up-percent',
-       d.take_up_percent, d.digital, d.total, :published_at
-  FROM months m JOIN perfdata.digital_take_up d ON d.month = m.month
+SELECT u.month, 'user-satisfaction-score', u.score_percent, CAST(NULL AS INTEGER), u.responses
+  FROM months m JOIN perfdata.user_satisfaction u ON u.month = m.month
+"""
+
+# A value published again with a different value is a restatement: the old
+# and new values, when and by which run, are kept (kpis.md section 5).
+RECORD_RESTATEMENTS = f"""
+{{months}}, new_rows AS ({NEW_ROWS})
+INSERT INTO perfdata.published_kpis_restatements
+       (period_start, period, service, data_type, old_value, new_value, old_numerator, new_numerator,
+        old_denominator, new_denominator, old_published_at, restated_at, run_id)
+SELECT p.period_start, p.period, p.service, p.data_type, p.value, n.value, p.numerator, n.numerator,
+       p.denominator, n.denominator, p.published_at, :published_at, :run_id
+  FROM new_rows n
+  JOIN perfdata.published_kpis p
+    ON p.period = :period AND p.service = :service
+   AND p.period_start = n.period_start AND p.data_type = n.data_type
+ WHERE p.value IS DISTINCT FROM n.value
+"""
+
+# Only the data types about to be written again are deleted: a KPI whose month
+# is not complete keeps what was published for it.
+DELETE_REPUBLISHED = f"""
+{{months}}, new_rows AS ({NEW_ROWS})
+DELETE FROM perfdata.published_kpis
+ WHERE period = :period AND service = :service
+   AND EXISTS (SELECT 1 FROM new_rows n
+                WHERE n.period_start = published_kpis.period_start AND n.data_type = published_kpis.data_type)
+"""
+
+PUBLISH = f"""
+{{months}}, new_rows AS ({NEW_ROWS})
+INSERT INTO perfdata.published_kpis
+       (period_start, period, service, data_type, value, numerator, denominator, published_at)
+SELECT period_start, :period, :service, data_type, value, numerator, denominator, :published_at
+  FROM new_rows
 """
 
 # --- Reading -------------------------------------------------------------------
@@ -72,6 +103,20 @@ LATEST = f"""
 SELECT {_COLUMNS}
   FROM perfdata.latest_kpis
  WHERE period = :period AND service = :service AND data_type IN :data_types
+"""
+
+PUBLISHED_MONTHS_OF = """
+SELECT period_start
+  FROM perfdata.published_kpis
+ WHERE period = :period AND service = :service AND data_type = :data_type
+ ORDER BY period_start
+"""
+
+RESTATEMENTS = """
+SELECT period_start, data_type, old_value, new_value, old_published_at, restated_at, run_id
+  FROM perfdata.published_kpis_restatements
+ WHERE period = :period AND service = :service {since}
+ ORDER BY restated_at, period_start, data_type
 """
 
 PUBLISHED_MONTHS = """

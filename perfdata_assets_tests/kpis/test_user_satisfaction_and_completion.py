@@ -148,11 +148,27 @@ def test_events_hold_no_personal_data_and_carry_the_lpa_type(backend):
 def test_a_month_is_not_published_until_every_day_is_loaded(backend):
     seed_lpas(backend.source)
     materialize([lpa_lifecycle_events], backend, "2024-03-01", "2024-03-30")  # 31 March missing
-    result = materialize([completion_rate], backend, "2024-03-01", raise_on_error=False)
-    assert not result.success
-    failure = result.get_step_failure_events()[0].step_failure_data.user_failure_data
-    assert "2024-03-31" in failure.description and "lpa_lifecycle_events" in failure.description
+    result = materialize([completion_rate], backend, "2024-03-01")
+    # The run succeeds (a late source must not fail the publication of the other KPIs) and says
+    # what the month waits for; nothing is written for it.
+    [event] = result.get_asset_materialization_events()
+    waiting = event.materialization.metadata["waiting_for"].value
+    assert "2024-03-31" in waiting and "lpa_lifecycle_events" in waiting
     assert backend.query("SELECT count(*) FROM perfdata.completion_rate") == [(0,)]
+
+    # Once the last day is loaded, the next run writes the month.
+    materialize([lpa_lifecycle_events], backend, "2024-03-31")
+    assert materialize([completion_rate], backend, "2024-03-01").success
+    assert backend.query("SELECT count(*) FROM perfdata.completion_rate") == [(1,)]
+
+
+def test_a_window_writes_its_complete_months_and_leaves_the_others(backend):
+    seed_lpas(backend.source)
+    materialize([lpa_lifecycle_events], backend, "2024-02-01", "2024-03-15")  # March half loaded
+    result = materialize([completion_rate], backend, "2024-02-01", "2024-03-01")
+    assert result.success
+    assert [str(m) for (m,) in backend.query("SELECT month FROM perfdata.completion_rate")] == ["2024-02-01"]
+    assert result.get_asset_materialization_events()[-1].materialization.metadata["months_waiting"].value == "2024-03"
 
 
 def test_a_failure_mid_write_leaves_the_previous_rows(backend, monkeypatch):

@@ -1,4 +1,4 @@
-"""Known KPI rows and the publication kpis.md section 4 derives from them, by hand.
+"""Known KPI rows and the publication kpis.md section 5 derives from them, by hand.
 
 Three months: January with ordinary figures, February with every denominator
 zero (so every percentage is NULL), March with a completion rate over 100 %
@@ -13,7 +13,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from perfdata_assets.publishing.assets import publish
-from perfdata_assets.publishing.published import PublishedValue
+from perfdata_assets.publishing.published import DATA_TYPES, PublishedValue
 
 D = Decimal
 MONTHS = [dt.date(2024, 1, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 1)]
@@ -52,20 +52,47 @@ DIGITAL_TAKE_UP = [
     (MONTHS[2], 1000, 1350, D("74.07")),
 ]
 
-# period_start, data_type, value, numerator, denominator — kpis.md section 4.
+# month, observed minutes, healthy minutes, uptime %. March 2024 ends on the
+# day the clocks go forward: 30 × 1440 + 1380 minutes.
+SERVICE_UPTIME = [
+    (MONTHS[0], 44640, 44600, D("99.91")),
+    (MONTHS[1], 0, 0, None),
+    (MONTHS[2], 44580, 44580, D("100.00")),
+]
+
+# period_start, data_type, value, numerator, denominator — kpis.md section 5, in its order.
 EXPECTED_PUBLISHED = [
     (MONTHS[0], "user-satisfaction-percent", D("87.50"), 70, 80),
-    (MONTHS[0], "user-satisfaction-score", D("82.19"), None, 80),
+    (MONTHS[0], "very-dissatisfied", D("2"), 2, 80),
+    (MONTHS[0], "dissatisfied", D("3"), 3, 80),
+    (MONTHS[0], "neither", D("5"), 5, 80),
+    (MONTHS[0], "satisfied", D("30"), 30, 80),
+    (MONTHS[0], "very-satisfied", D("40"), 40, 80),
+    (MONTHS[0], "uptime-percent", D("99.91"), 44600, 44640),
+    (MONTHS[0], "digital-take-up", D("91.00"), 91, 100),
     (MONTHS[0], "completion-rate-percent", D("75.00"), 150, 200),
-    (MONTHS[0], "digital-take-up-percent", D("91.00"), 91, 100),
+    (MONTHS[0], "user-satisfaction-score", D("82.19"), None, 80),
+    # February: every denominator is zero, so every value is NULL (counts too).
     (MONTHS[1], "user-satisfaction-percent", None, 0, 0),
-    (MONTHS[1], "user-satisfaction-score", None, None, 0),
+    (MONTHS[1], "very-dissatisfied", None, 0, 0),
+    (MONTHS[1], "dissatisfied", None, 0, 0),
+    (MONTHS[1], "neither", None, 0, 0),
+    (MONTHS[1], "satisfied", None, 0, 0),
+    (MONTHS[1], "very-satisfied", None, 0, 0),
+    (MONTHS[1], "uptime-percent", None, 0, 0),
+    (MONTHS[1], "digital-take-up", None, 0, 0),
     (MONTHS[1], "completion-rate-percent", None, 5, 0),
-    (MONTHS[1], "digital-take-up-percent", None, 0, 0),
+    (MONTHS[1], "user-satisfaction-score", None, None, 0),
     (MONTHS[2], "user-satisfaction-percent", D("66.67"), 2, 3),
-    (MONTHS[2], "user-satisfaction-score", D("58.33"), None, 3),
+    (MONTHS[2], "very-dissatisfied", D("1"), 1, 3),
+    (MONTHS[2], "dissatisfied", D("0"), 0, 3),
+    (MONTHS[2], "neither", D("0"), 0, 3),
+    (MONTHS[2], "satisfied", D("1"), 1, 3),
+    (MONTHS[2], "very-satisfied", D("1"), 1, 3),
+    (MONTHS[2], "uptime-percent", D("100.00"), 44580, 44580),
+    (MONTHS[2], "digital-take-up", D("74.07"), 1000, 1350),
     (MONTHS[2], "completion-rate-percent", D("133.33"), 4, 3),
-    (MONTHS[2], "digital-take-up-percent", D("74.07"), 1000, 1350),
+    (MONTHS[2], "user-satisfaction-score", D("58.33"), None, 3),
 ]
 
 _PERCENT = sa.Numeric(8, 2)
@@ -79,7 +106,7 @@ def _insert(conn: sa.Connection, table: str, columns: list[str], rows: list[tupl
 
 
 def seed_kpis(backend) -> None:
-    """The three KPI tables and the channel counts, as the KPI assets would have written them."""
+    """The four KPI tables and the channel counts, as the KPI assets would have written them."""
     with backend.dbs.perfdata.begin() as conn:
         _insert(
             conn,
@@ -93,6 +120,8 @@ def seed_kpis(backend) -> None:
                 COMPLETION_RATE, ["completion_rate_percent"])
         _insert(conn, "digital_take_up", ["month", "digital", "total", "take_up_percent"], DIGITAL_TAKE_UP,
                 ["take_up_percent"])
+        _insert(conn, "service_uptime", ["month", "observed_minutes", "healthy_minutes", "uptime_percent"],
+                SERVICE_UPTIME, ["uptime_percent"])
         _insert(conn, "channel_counts", ["day", "channel", "count"], CHANNEL_COUNTS, [])
 
 
@@ -100,7 +129,7 @@ def seed_publication(backend, published_at: dt.datetime = PUBLISHED_AT) -> None:
     """The KPI rows, published for January to March without running Dagster (the asset's own SQL)."""
     seed_kpis(backend)
     with backend.dbs.perfdata.begin() as conn:
-        publish(conn, MONTHS, published_at)
+        publish(conn, MONTHS, published_at, run_id="seed")
 
 
 def published_rows(backend) -> list[tuple]:
@@ -113,7 +142,7 @@ def published_rows(backend) -> list[tuple]:
     )
     with backend.dbs.perfdata.connect() as conn:
         rows = [tuple(r) for r in conn.execute(query)]
-    order = [t for _, t, *_ in EXPECTED_PUBLISHED[:4]]
+    order = list(DATA_TYPES)
     return sorted(rows, key=lambda r: (r[0], order.index(r[1])))
 
 

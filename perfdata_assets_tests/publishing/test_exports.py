@@ -23,8 +23,8 @@ from perfdata_assets_tests.publishing.fixtures import MONTHS, expected_values, s
 from perfdata_assets_tests.support import materialize
 
 EXPECTED = Path(__file__).parent / "expected"
-EXPECTED_FILES = ["make_a_lpa_24_01.json", "make_a_lpa_24_02.json", "make_a_lpa_24_03.json",
-                  "transactions-by-channel.csv"]
+EXPECTED_FILES = ["make_a_lasting_power_of_attorney_24_01.json", "make_a_lasting_power_of_attorney_24_02.json",
+                  "make_a_lasting_power_of_attorney_24_03.json", "transactions-by-channel.csv"]
 # Monthly totals of fixtures.CHANNEL_COUNTS (published months only).
 CHANNEL_TOTALS = [
     ChannelTotal(MONTHS[0], "online", 91),
@@ -38,8 +38,16 @@ CHANNEL_TOTALS = [
 
 
 def test_file_names():
-    assert performance_data_file_name(dt.date(2024, 1, 1)) == "make_a_lpa_24_01.json"
-    assert performance_data_file_name(dt.date(2019, 12, 1)) == "make_a_lpa_19_12.json"
+    # OPG's import looks for the service's directory name without "_service", then YY_MM.
+    assert performance_data_file_name(dt.date(2024, 1, 1)) == "make_a_lasting_power_of_attorney_24_01.json"
+    assert performance_data_file_name(dt.date(2019, 12, 1)) == "make_a_lasting_power_of_attorney_19_12.json"
+
+
+def test_level_counts_are_json_integers_and_percentages_numbers():
+    text = performance_data_json(expected_values(MONTHS[0])).decode()
+    assert '"count": 2,\n    "dataType": "very-dissatisfied"' in text
+    assert '"count": 87.5,\n    "dataType": "user-satisfaction-percent"' in text
+    assert '"count": 91.0,\n    "dataType": "digital-take-up"' in text
 
 
 @pytest.mark.parametrize("month", MONTHS)
@@ -78,18 +86,21 @@ def test_the_exports_asset_writes_the_expected_files(backend, tmp_path):
         assert (out / name).read_bytes() == (EXPECTED / name).read_bytes(), name
     january = [m.materialization.metadata for m in result.get_asset_materialization_events()
                if m.materialization.partition == "2024-01-01"][0]
-    assert january["records"].value == 4 and january["path"].value == str(out / "make_a_lpa_24_01.json")
+    assert january["records"].value == 10
+    assert january["path"].value == str(out / "make_a_lasting_power_of_attorney_24_01.json")
 
 
-def test_the_exports_asset_refuses_an_unpublished_month(backend, tmp_path):
+def test_a_month_with_nothing_published_has_no_file_and_the_others_are_written(backend, tmp_path):
     seed_publication(backend)
     out = tmp_path / "exports"
-    result = materialize([performance_data_exports], backend, "2024-03-01", "2024-04-01", raise_on_error=False,
+    result = materialize([performance_data_exports], backend, "2024-03-01", "2024-04-01",
                          resources={"export_directory": ExportDirectory(path=str(out))})
-    assert not result.success
-    failure = result.get_step_failure_events()[0].step_failure_data.user_failure_data
-    assert "2024-04 not published" in failure.description
-    assert not out.exists()  # nothing written, not even March
+    assert result.success
+    assert sorted(p.name for p in out.iterdir()) == ["make_a_lasting_power_of_attorney_24_03.json",
+                                                      "transactions-by-channel.csv"]
+    april = [m.materialization.metadata for m in result.get_asset_materialization_events()
+             if m.materialization.partition == "2024-04-01"][0]
+    assert april["records"].value == 0 and april["file"].value == "none: nothing published yet"
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

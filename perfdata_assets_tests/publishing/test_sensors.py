@@ -1,14 +1,12 @@
 """Webhooks, received by a real HTTP server on loopback: once per published month, and on a failed run."""
 
 import contextlib
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import pytest
 
 from perfdata_assets.config import ConfigError
+from perfdata_assets.delivery.assets import PublicationBucket, opg_publication_delivery
 from perfdata_assets.publishing.assets import published_kpis
 from perfdata_assets.publishing.sensors import (
     NOT_CONFIGURED,
@@ -18,45 +16,8 @@ from perfdata_assets.publishing.sensors import (
 )
 from perfdata_assets.publishing.webhooks import WebhookNotifier, parse_urls, redact, webhooks_from_env
 from perfdata_assets_tests.publishing.fixtures import seed_kpis
+from perfdata_assets_tests.webhook_receiver import Receiver, notifier
 from perfdata_assets_tests.support import materialize
-
-
-class Receiver:
-    """A loopback HTTP server recording every POSTed JSON body; can fail the first N requests."""
-
-    def __init__(self, fail_first: int = 0, status: int = 500):
-        self.bodies: list[dict] = []
-        self.attempts = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                receiver.attempts += 1
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                code = status if receiver.attempts <= fail_first else 204
-                if code == 204:
-                    receiver.bodies.append(json.loads(body))
-                self.send_response(code)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/secret-token-path"
-
-    def __enter__(self):
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def notifier(*urls: str, **kwargs) -> WebhookNotifier:
-    return WebhookNotifier(urls=",".join(urls), timeout_seconds=2, backoff_seconds=0.01, **kwargs)
 
 
 @contextlib.contextmanager
@@ -88,8 +49,10 @@ def test_one_webhook_per_published_month_and_never_twice(backend, instance):
         assert [b["month"] for b in first.bodies] == ["2024-01", "2024-02", "2024-03"]
         assert first.bodies == second.bodies
         march = first.bodies[2]
-        assert march["values"] == {"user-satisfaction-percent": 66.67, "user-satisfaction-score": 58.33,
-                                   "completion-rate-percent": 133.33, "digital-take-up-percent": 74.07}
+        assert march["values"] == {"user-satisfaction-percent": 66.67, "very-dissatisfied": 1.0, "dissatisfied": 0.0,
+                                   "neither": 0.0, "satisfied": 1.0, "very-satisfied": 1.0, "uptime-percent": 100.0,
+                                   "digital-take-up": 74.07, "completion-rate-percent": 133.33,
+                                   "user-satisfaction-score": 58.33}
         assert first.bodies[1]["values"]["completion-rate-percent"] is None
         assert march["event"] == "kpis-published" and march["period_start"] == "2024-03-01"
         stored = backend.query("SELECT DISTINCT published_at FROM perfdata.published_kpis")
@@ -136,8 +99,9 @@ def test_a_refused_payload_is_not_retried():
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_the_failure_sensor_alerts_without_personal_data(backend, instance):
-    # Nothing in the KPI tables: published_kpis fails, naming what is missing.
-    result = materialize([published_kpis], backend, "2024-01-01", instance=instance, raise_on_error=False)
+    # No bucket configured: the delivery fails, saying so.
+    result = materialize([opg_publication_delivery], backend, "2024-01-01", instance=instance, raise_on_error=False,
+                         resources={"publication_bucket": PublicationBucket(), "webhooks": WebhookNotifier()})
     assert not result.success
     with Receiver() as receiver:
         context = dg.build_run_status_sensor_context(
@@ -152,8 +116,8 @@ def test_the_failure_sensor_alerts_without_personal_data(backend, instance):
     [alert] = receiver.bodies
     assert alert["event"] == "run-failed" and alert["run_id"] == result.run_id
     assert alert["job"] == "__ephemeral_asset_job__"
-    assert alert["failed_steps"] == ["published_kpis"]
-    assert alert["error"].startswith("published_kpis for 2024-01 to 2024-01: completion_rate has no row for 2024-01")
+    assert alert["failed_steps"] == ["opg_publication_delivery"]
+    assert alert["error"].startswith("PERFDATA_PUBLICATION_BUCKET is not set")
 
 
 def test_error_messages_are_cut_to_a_safe_line():
@@ -172,7 +136,8 @@ def test_error_messages_are_cut_to_a_safe_line():
 def test_without_urls_both_sensors_skip_saying_why(backend, instance):
     context = dg.build_sensor_context(instance=instance, resources={"webhooks": WebhookNotifier()})
     assert published_kpis_webhook(context).skip_message == NOT_CONFIGURED
-    result = materialize([published_kpis], backend, "2024-01-01", instance=instance, raise_on_error=False)
+    result = materialize([opg_publication_delivery], backend, "2024-01-01", instance=instance, raise_on_error=False,
+                         resources={"publication_bucket": PublicationBucket(), "webhooks": WebhookNotifier()})
     failure_context = dg.build_run_status_sensor_context(
         sensor_name="perfdata_run_failure_webhook", dagster_instance=instance, dagster_run=result.dagster_run,
         dagster_event=result.get_run_failure_event(), resources={"webhooks": WebhookNotifier()},

@@ -1,0 +1,56 @@
+"""An S3 bucket on loopback (moto's server) standing in for OPG's, for `perfdata demo`.
+
+The delivery asset then runs exactly as in production: boto3's default chain
+for credentials, the standard AWS_ENDPOINT_URL_S3 variable for the endpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Iterator
+
+DEMO_BUCKET = "opg-performance-data-demo"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def bucket_stub_for_this_process(bucket: str = DEMO_BUCKET) -> Iterator[str]:
+    """Start moto's S3 on 127.0.0.1, create ``bucket``, point this process at it; yields the endpoint URL."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL_S3", "PERFDATA_PUBLICATION_BUCKET", "AWS_DEFAULT_REGION")}
+    try:
+        os.environ["AWS_ENDPOINT_URL_S3"] = endpoint
+        os.environ["PERFDATA_PUBLICATION_BUCKET"] = bucket
+        os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+        boto3.session.Session().client("s3").create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": os.environ["AWS_DEFAULT_REGION"]}
+        )
+        yield endpoint
+    finally:
+        server.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def bucket_keys(bucket: str = DEMO_BUCKET) -> list[str]:
+    """The keys in the demo bucket (while the stub runs)."""
+    import boto3
+
+    listing = boto3.session.Session().client("s3").list_objects_v2(Bucket=bucket)
+    return sorted(o["Key"] for o in listing.get("Contents", []))
