@@ -52,14 +52,17 @@ def test_the_month_is_loaded_then_published_before_opgs_import_at_noon_utc_on_th
 
 def test_the_monthly_run_asks_for_last_month_on_the_1st_and_again_on_the_next_days():
     keys = []
+    repository = defs.get_repository_def()
     for day in ("2024-11-01", "2024-11-02", "2024-11-07"):
-        with dg.build_schedule_context(scheduled_execution_time=tick(f"{day} 09:00")) as context:
+        with dg.build_schedule_context(scheduled_execution_time=tick(f"{day} 09:00"),
+                                       repository_def=repository) as context:
             [request] = monthly_kpis_schedule.evaluate_tick(context).run_requests
         assert request.partition_key == "2024-10-01"
         keys.append(request.run_key)
     # A distinct run each day (late KPIs, restatements), each launched once.
     assert keys == ["2024-10@2024-11-01", "2024-10@2024-11-02", "2024-10@2024-11-07"]
-    with dg.build_schedule_context(scheduled_execution_time=tick("2025-01-01 09:00")) as context:
+    with dg.build_schedule_context(scheduled_execution_time=tick("2025-01-01 09:00"),
+                                   repository_def=repository) as context:
         assert monthly_kpis_schedule.evaluate_tick(context).run_requests[0].partition_key == "2024-12-01"
 
 

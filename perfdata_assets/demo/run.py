@@ -38,7 +38,8 @@ def reset_demo_files() -> None:
     databases.cache_clear()
 
 
-DEMO_HEALTH_CHECK_ID = "perfdata-demo-health-check"
+# A made-up Route 53 health check id (ids are UUIDs): the demo CloudWatch holds its data.
+DEMO_HEALTH_CHECK_ID = "0d5e1a2b-7c3d-4e5f-8a9b-0c1d2e3f4a5b"
 
 
 def run_demo(months: int, seed_value: int, echo=print) -> None:
