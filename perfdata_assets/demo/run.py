@@ -43,6 +43,13 @@ DEMO_HEALTH_CHECK_ID = "0d5e1a2b-7c3d-4e5f-8a9b-0c1d2e3f4a5b"
 
 
 def run_demo(months: int, seed_value: int, echo=print) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("moto") is None:
+        from perfdata_assets.config import ConfigError
+
+        raise ConfigError("perfdata demo runs CloudWatch and S3 stand-ins from moto, which this install lacks: "
+                          "use `make demo`, or pip install 'perfdata[test]'")
     from perfdata_assets.demo.bucket_stub import bucket_keys, bucket_stub_for_this_process
     from perfdata_assets.demo.uptime_stub import cloudwatch_stub_for_this_process
     from perfdata_assets.sirius.stub import signing_stub_for_this_process

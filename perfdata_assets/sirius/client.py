@@ -11,25 +11,38 @@ import datetime as dt
 import email.utils
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+import boto3
 import dagster as dg
 import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials, ReadOnlyCredentials
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    CredentialRetrievalError,
+    HTTPClientError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from pydantic import Field, PrivateAttr
 from requests.auth import AuthBase
 
-from perfdata_assets.sirius import sigv4
 from perfdata_assets.sirius.counts import (
     CHANNEL_COUNTS_PATH,
     CONTRACT_MAX_DAYS,
     ChannelCounts,
+    SiriusCredentialsError,
     SiriusCredentialsMissing,
     SiriusCredentialsRefused,
     SiriusEndpointMissing,
+    SiriusError,
     SiriusMalformedResponse,
     SiriusRequestRefused,
     SiriusUnavailable,
@@ -56,55 +69,154 @@ def date_chunks(start: dt.date, end: dt.date, max_days: int) -> list[tuple[dt.da
     return chunks
 
 
-@dataclass(frozen=True)
-class _Credentials:
-    access_key: str
-    secret_key: str
-    session_token: str | None
+SIGNING_SERVICE = "execute-api"
 
-    def __repr__(self) -> str:  # never let a secret reach a log line or traceback
-        return f"_Credentials(access_key={self.access_key[:4]}..., secret_key=***)"
+_NO_CREDENTIALS = (
+    "cannot sign requests to Sirius: no AWS credentials found; provide them with AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY (plus AWS_SESSION_TOKEN for temporary ones), AWS_PROFILE naming a profile in the "
+    "shared AWS config or credentials file, a web-identity role (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE), "
+    "or container or instance credentials (ECS task role, EC2 instance profile)"
+)
+_CANNOT_GET = "cannot get AWS credentials to sign requests to Sirius"
+# Not signed: CloudFront, in front of an edge-optimised API Gateway, and proxies may
+# rewrite Accept-Encoding, and a signed header that changes on the way is a 403.
+# botocore already leaves out User-Agent and the hop-by-hop headers (Connection...).
+# The rest are set by signing itself.
+_NOT_SIGNED = frozenset({"accept-encoding", "host", "authorization", "x-amz-date", "x-amz-security-token"})
+_SET_BY_SIGNING = ("Authorization", "X-Amz-Date", "X-Amz-Security-Token")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def credentials_from_env(environ: dict[str, str] | None = None) -> _Credentials:
-    env = os.environ if environ is None else environ
-    values = {name: (env.get(name) or "").strip() for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    missing = [name for name, value in values.items() if not value]
-    if missing:
-        verb = "is" if len(missing) == 1 else "are"
-        raise SiriusCredentialsMissing(
-            f"cannot sign requests to Sirius: {' and '.join(missing)} {verb} not set "
-            "(set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, plus AWS_SESSION_TOKEN for temporary credentials)"
+def _one_line(text: object, limit: int = 300) -> str:
+    joined = " ".join(str(text or "").split())
+    return joined if len(joined) <= limit else joined[: limit - 3] + "..."
+
+
+def _credential_chain_error(exc: Exception) -> SiriusError:
+    """A one-line SiriusError for a failure of the AWS credential chain. Built from the
+    error's fields, never from the credentials themselves."""
+    if isinstance(exc, PartialCredentialsError):
+        provider, missing = exc.kwargs.get("provider"), exc.kwargs.get("cred_var")
+        if provider == "env":
+            return SiriusCredentialsMissing(
+                f"cannot sign requests to Sirius: AWS_ACCESS_KEY_ID is set but {missing} is not"
+            )
+        return SiriusCredentialsMissing(f"cannot sign requests to Sirius: the AWS credentials from {provider} lack {missing}")
+    if isinstance(exc, ProfileNotFound):
+        return SiriusCredentialsMissing(
+            f"cannot sign requests to Sirius: the AWS profile {exc.kwargs.get('profile')!r} (AWS_PROFILE) is in "
+            "neither the AWS config file nor the shared credentials file"
         )
-    return _Credentials(
-        access_key=values["AWS_ACCESS_KEY_ID"],
-        secret_key=values["AWS_SECRET_ACCESS_KEY"],
-        session_token=(env.get("AWS_SESSION_TOKEN") or "").strip() or None,
-    )
+    if isinstance(exc, ClientError):
+        # e.g. STS refusing AssumeRoleWithWebIdentity; its messages name roles, not secrets.
+        error = exc.response.get("Error", {})
+        return SiriusCredentialsError(
+            f"{_CANNOT_GET}: AWS refused {exc.operation_name} ({error.get('Code', 'no error code')}: "
+            f"{_one_line(error.get('Message'), 200) or 'no message'})"
+        )
+    if isinstance(exc, (BotocoreConnectionError, HTTPClientError)):
+        # STS or the container endpoint unreachable (after botocore's own retries): may
+        # be transient, so it counts as unavailable and the step's retries apply.
+        return SiriusUnavailable(f"{_CANNOT_GET}: {_one_line(exc)}")
+    if isinstance(exc, OSError):  # e.g. the web-identity token file, read by botocore as is
+        return SiriusCredentialsError(
+            f"{_CANNOT_GET}: cannot read {exc.filename or 'a credentials file'} ({exc.strerror or type(exc).__name__})"
+        )
+    if isinstance(exc, CredentialRetrievalError) and exc.kwargs.get("provider") == "custom-process":
+        # A credential_process's error output is arbitrary text, possibly a secret.
+        return SiriusCredentialsError(f"{_CANNOT_GET}: the credential_process of the AWS profile failed")
+    return SiriusCredentialsError(f"{_CANNOT_GET}: {_one_line(exc)}")
 
 
-class _SigV4Auth(AuthBase):
-    """Signs the prepared request, i.e. exactly the URL requests will send. Passing an
-    explicit auth also stops requests from applying ~/.netrc over our header."""
+def _frozen(credentials: Credentials) -> ReadOnlyCredentials:
+    try:
+        frozen = credentials.get_frozen_credentials()
+    except (BotoCoreError, ClientError, OSError) as exc:
+        raise _credential_chain_error(exc) from None
+    if not (frozen.access_key or "").strip() or not (frozen.secret_key or "").strip():
+        raise SiriusCredentialsMissing(
+            f"cannot sign requests to Sirius: the AWS credentials from {credentials.method} "
+            "have a blank access key id or secret access key"
+        )
+    return frozen
 
-    def __init__(self, credentials: _Credentials, region: str):
+
+def default_chain_credentials() -> Credentials:
+    """Credentials from boto3's default chain: environment variables, the shared config
+    and credentials files (AWS_PROFILE), a web-identity role (Kubernetes), then
+    container (ECS) and instance (EC2) credentials.
+
+    They are fetched here, before any request, so that a missing or unusable source
+    fails the fetch with nothing sent. The instance metadata service is asked last, with
+    botocore's bounded defaults (one attempt, 1 s timeout; AWS_METADATA_SERVICE_TIMEOUT
+    and AWS_METADATA_SERVICE_NUM_ATTEMPTS tune them), so a machine with no credentials
+    at all fails within about 2 s rather than hanging.
+    """
+    try:
+        credentials = boto3.Session().get_credentials()
+    except (BotoCoreError, ClientError, OSError) as exc:
+        raise _credential_chain_error(exc) from None
+    if credentials is None:
+        raise SiriusCredentialsMissing(_NO_CREDENTIALS)
+    _frozen(credentials)  # deferred sources (web identity) call STS now, not mid-fetch
+    return credentials
+
+
+def _host_header(url: str) -> str:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if parts.port is not None and parts.port != _DEFAULT_PORTS.get(parts.scheme):
+        host = f"{host}:{parts.port}"
+    return host
+
+
+def _body_bytes(body: object) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, bytes):
+        return body
+    raise TypeError(f"cannot sign a request body of type {type(body).__name__}; only in-memory bodies are signed")
+
+
+class SiriusSigV4Auth(AuthBase):
+    """Signs each prepared request, i.e. exactly the method, URL, body and headers
+    requests will send, with botocore's SigV4 for execute-api. Passing an explicit auth
+    also stops requests from applying ~/.netrc over our header."""
+
+    def __init__(self, credentials: Credentials, region: str):
         self._credentials = credentials
         self._region = region
 
+    @property
+    def credential_source(self) -> str:
+        """Where the chain found the credentials: 'env', 'shared-credentials-file',
+        'assume-role-with-web-identity', 'container-role', 'iam-role'..."""
+        return self._credentials.method or "an unknown source"
+
+    def __repr__(self) -> str:  # never let a secret reach a log line or traceback
+        return f"SiriusSigV4Auth(credentials from {self.credential_source}, region={self._region})"
+
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        body = request.body or b""
-        signed = sigv4.sign_request(
-            request.method or "GET",
-            request.url or "",
-            {},
-            body.encode("utf-8") if isinstance(body, str) else body,
-            access_key=self._credentials.access_key,
-            secret_key=self._credentials.secret_key,
-            session_token=self._credentials.session_token,
-            region=self._region,
-            now=dt.datetime.now(dt.timezone.utc),
-        )
-        request.headers.update(signed)
+        # Frozen per request: refreshable credentials (an assumed role) renew before
+        # they expire, and key, secret and token are read as one consistent set.
+        frozen = _frozen(self._credentials)
+        url = request.url or ""
+        host = _host_header(url)
+        headers = {name: value for name, value in request.headers.items() if name.lower() not in _NOT_SIGNED}
+        # Host is signed and sent explicitly, so what goes on the wire is what was signed.
+        headers["Host"] = host
+        signed = AWSRequest(method=request.method or "GET", url=url, headers=headers, data=_body_bytes(request.body))
+        SigV4Auth(frozen, SIGNING_SERVICE, self._region).add_auth(signed)
+        request.headers["Host"] = host
+        for name in _SET_BY_SIGNING:
+            if name in signed.headers:
+                request.headers[name] = signed.headers[name]
+            else:
+                request.headers.pop(name, None)
         return request
 
 
@@ -145,8 +257,9 @@ def _retry_after_seconds(value: str | None) -> float | None:
 class SiriusClient(dg.ConfigurableResource):
     """Reads daily channel counts from Sirius (GET /v1/lpa-online-tool/channel-counts).
 
-    AWS credentials are read from the environment at each fetch, never stored in
-    config, so they do not show in the Dagster UI or run config.
+    AWS credentials come from boto3's default chain at each fetch (environment, shared
+    config and credentials files, web-identity role, container or instance role), never
+    from config, so they do not show in the Dagster UI or run config.
     """
 
     base_url: str = Field(description="Sirius data API base, e.g. https://api.sirius.example/prod (no trailing /v1)")
@@ -178,7 +291,7 @@ class SiriusClient(dg.ConfigurableResource):
         if start > end:
             raise ValueError(f"start {start} is after end {end}")
         self._check_settings()
-        auth = _SigV4Auth(credentials_from_env(), self.region)
+        auth = SiriusSigV4Auth(default_chain_credentials(), self.region)
         with requests.Session() as session:
             chunks = [
                 self._fetch_chunk(session, auth, chunk_start, chunk_end)
@@ -208,7 +321,7 @@ class SiriusClient(dg.ConfigurableResource):
         return min(MAX_BACKOFF_SECONDS, self.backoff_seconds * 2 ** (attempt - 1))
 
     def _fetch_chunk(
-        self, session: requests.Session, auth: _SigV4Auth, start: dt.date, end: dt.date
+        self, session: requests.Session, auth: SiriusSigV4Auth, start: dt.date, end: dt.date
     ) -> ChannelCounts:
         label = f"{start}..{end}"
         last_problem = ""
@@ -237,7 +350,7 @@ class SiriusClient(dg.ConfigurableResource):
                 elif status in TRANSIENT_STATUSES:
                     last_problem = f"HTTP {status}"
                 else:
-                    raise self._refusal(status, response, label)
+                    raise self._refusal(status, response, label, auth)
 
             if attempt == self.max_attempts:
                 break
@@ -261,7 +374,7 @@ class SiriusClient(dg.ConfigurableResource):
             f"attempt{'s' if self.max_attempts != 1 else ''}; the last was {last_problem}"
         )
 
-    def _refusal(self, status: int, response: requests.Response, label: str) -> Exception:
+    def _refusal(self, status: int, response: requests.Response, label: str, auth: SiriusSigV4Auth) -> Exception:
         if status == 400:
             return SiriusRequestRefused(
                 f"Sirius refused the request for {label} (HTTP 400): {_opg_error_detail(response)}"
@@ -269,9 +382,12 @@ class SiriusClient(dg.ConfigurableResource):
         if status == 403:
             # The body is not echoed: API Gateway's signature-mismatch message quotes the
             # canonical request, which includes the session token.
+            if auth.credential_source == "env":
+                check = "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN"
+            else:
+                check = f"the AWS credentials (from {auth.credential_source}), whether they may call the API,"
             return SiriusCredentialsRefused(
-                f"Sirius refused the AWS credentials (HTTP 403) for {label}: check AWS_ACCESS_KEY_ID, "
-                f"AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and the region ({self.region})"
+                f"Sirius refused the AWS credentials (HTTP 403) for {label}: check {check} and the region ({self.region})"
             )
         if status == 404:
             return SiriusEndpointMissing(

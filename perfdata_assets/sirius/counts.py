@@ -65,7 +65,13 @@ class SiriusCredentialsRefused(SiriusError):
 
 
 class SiriusCredentialsMissing(SiriusError):
-    """The AWS credentials needed to sign the request are not in the environment."""
+    """The AWS default credential chain found no credentials (or only part of them) to
+    sign the request with."""
+
+
+class SiriusCredentialsError(SiriusError):
+    """A source in the AWS credential chain was found but could not give credentials
+    (e.g. STS refused the web-identity role, the container endpoint failed)."""
 
 
 class SiriusEndpointMissing(SiriusError):

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from perfdata_assets.sirius import sigv4
+from perfdata_assets.sirius import stub_signature
 from perfdata_assets.sirius.counts import CHANNEL_COUNTS_PATH, CONTRACT_MAX_DAYS, ChannelCount, ChannelCountsCsvError
 from perfdata_assets.sirius.csv_source import read_channel_counts_csv
 from perfdata_assets.sirius.synthetic import KNOWN_CHANNELS, synthetic_channel_counts
@@ -320,7 +320,7 @@ class SiriusStub:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length > 0 else b""
         try:
-            sigv4.verify_request(
+            stub_signature.verify_request(
                 handler.command,
                 f"http://{handler.headers.get('Host', '')}{handler.path}",
                 dict(handler.headers.items()),
@@ -330,7 +330,7 @@ class SiriusStub:
                 region=self.region,
                 now=dt.datetime.now(dt.timezone.utc),
             )
-        except sigv4.SignatureInvalid as exc:
+        except stub_signature.SignatureInvalid as exc:
             raise _Reply(403, f"request signature refused: {exc}") from None
 
     def _channel_counts(self, handler: _Handler, query: str, number: int) -> None:
@@ -438,13 +438,22 @@ def serve_forever(host: str, port: int, *, ready: Callable[[str], None] | None =
 @contextlib.contextmanager
 def signing_stub_for_this_process(credentials: dict[str, str], **options: object) -> Iterator[SiriusStub]:
     """A stub that checks SigV4 signatures, with this process's environment pointed at it as a
-    deployment's is at Sirius: SIRIUS_BASE_URL and the AWS credentials set, no CSV fallback."""
+    deployment's is at Sirius: SIRIUS_BASE_URL and the AWS credentials set, no CSV fallback.
+
+    The credentials go in the environment variables, which boto3's default chain reads
+    first, so the client signs with them whatever profile or role the machine also has.
+    """
     with SiriusStub(
         require_signature=True,
         access_key=credentials["AWS_ACCESS_KEY_ID"],
         secret_key=credentials["AWS_SECRET_ACCESS_KEY"],
         **options,  # type: ignore[arg-type]
     ) as stub:
+        # A session token (or its expiry) left from a developer's real AWS session would
+        # be sent along with the stub's keys: these belong to the stub's credentials only.
+        for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CREDENTIAL_EXPIRATION"):
+            if name not in credentials:
+                os.environ.pop(name, None)
         os.environ.update(credentials)
         os.environ["SIRIUS_BASE_URL"] = stub.base_url
         os.environ.pop("SIRIUS_CHANNEL_COUNTS_CSV", None)

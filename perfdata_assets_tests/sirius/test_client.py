@@ -12,7 +12,6 @@ import pytest
 from perfdata_assets.sirius.client import SiriusClient, date_chunks
 from perfdata_assets.sirius.counts import (
     ChannelCount,
-    SiriusCredentialsMissing,
     SiriusCredentialsRefused,
     SiriusEndpointMissing,
     SiriusMalformedResponse,
@@ -308,30 +307,6 @@ def test_a_malformed_later_chunk_fails_the_whole_fetch(make_client):
         with pytest.raises(SiriusMalformedResponse, match=r"for 2024-04-02\.\.2024-07-02: counts\[0\]\.count: -1 is negative"):
             make_client(s.base_url).fetch_channel_counts(JAN1, D(2024, 12, 31))
         assert [r.status for r in s.requests] == [200, 200]
-
-
-@pytest.mark.parametrize(
-    ("unset", "named"),
-    [
-        (["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"], "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"),
-        (["AWS_SECRET_ACCESS_KEY"], "AWS_SECRET_ACCESS_KEY is not set"),
-        (["AWS_ACCESS_KEY_ID"], "AWS_ACCESS_KEY_ID is not set"),
-    ],
-)
-def test_missing_credentials_name_the_variables_and_send_nothing(make_client, monkeypatch, unset, named):
-    for name in unset:
-        monkeypatch.delenv(name)
-    with stub() as s:
-        with pytest.raises(SiriusCredentialsMissing, match=f"cannot sign requests to Sirius: {named}"):
-            make_client(s.base_url).fetch_channel_counts(JAN1, JAN31)
-        assert s.request_count == 0
-
-
-def test_blank_credentials_count_as_missing(make_client, monkeypatch):
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "  ")
-    with stub() as s:
-        with pytest.raises(SiriusCredentialsMissing, match="AWS_SECRET_ACCESS_KEY is not set"):
-            make_client(s.base_url).fetch_channel_counts(JAN1, JAN31)
 
 
 def test_bad_arguments_and_settings_fail_before_any_request(make_client):

@@ -15,8 +15,9 @@ import requests
 from click.testing import CliRunner
 
 from perfdata_assets.sirius.counts import ChannelCount, parse_channel_counts_response
-from perfdata_assets.sirius.sigv4 import sign_request
 from perfdata_assets.sirius.stub import SiriusStub, sirius_stub, synthetic_channel_counts
+
+from .signing import signed_request
 
 D = dt.date
 PATH = "/v1/lpa-online-tool/channel-counts"
@@ -128,10 +129,9 @@ def test_stale_signature_is_refused():
     with SiriusStub(require_signature=True, access_key="AKID", secret_key="secret") as s:
         url = s.base_url + PATH + "?from=2024-01-01&to=2024-01-01"
         stale = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=20)
-        headers = sign_request(
-            "GET", url, {}, b"", access_key="AKID", secret_key="secret", session_token=None, region="eu-west-1", now=stale
-        )
-        response = requests.get(url, headers=headers, timeout=5)
+        request = signed_request("GET", url, access_key="AKID", secret_key="secret", at=stale)
+        with requests.Session() as session:
+            response = session.send(request, timeout=5)
     assert response.status_code == 403
     assert "away from the server clock" in response.json()["errors"][0]["detail"]
 

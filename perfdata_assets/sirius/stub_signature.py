@@ -1,8 +1,10 @@
-"""AWS Signature Version 4 for API Gateway (execute-api), signing and verifying.
+"""The Sirius stub's check of AWS Signature Version 4 (API Gateway, execute-api).
 
-Written with hashlib/hmac so perfdata does not pull in botocore for one header.
-Signing and verification share one canonicalisation so the stub checks exactly
-what the client produces, and the AWS test suite vectors pin both to AWS's rules.
+The client signs with botocore; this module only verifies, so that the stub refuses
+with 403 what API Gateway would refuse (a wrong key, a stale clock, a tampered URL or
+header). It is written independently of botocore on purpose: a verifier that reused
+the signer's code would accept whatever the signer got wrong. The AWS SigV4 test
+suite vectors in the tests pin it to AWS's canonicalisation rules.
 """
 
 from __future__ import annotations
@@ -18,23 +20,11 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 # API Gateway refuses signatures dated more than 15 minutes from its clock.
 MAX_CLOCK_SKEW = dt.timedelta(minutes=15)
-_HEADERS_SET_BY_SIGNING = ("host", "x-amz-date", "x-amz-security-token", "authorization")
 _WHITESPACE_RUN = re.compile(r"\s+")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class SignatureInvalid(Exception):
     """The received request is not validly signed; the message says why."""
-
-
-def host_header(url: str) -> str:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    if parts.port is not None and parts.port != _DEFAULT_PORTS.get(parts.scheme):
-        host = f"{host}:{parts.port}"
-    return host
 
 
 def _remove_dot_segments(path: str) -> str:
@@ -112,52 +102,6 @@ def _signature(
     for part in (region, service, "aws4_request"):
         key = _hmac(key, part)
     return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def sign_request(
-    method: str,
-    url: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    access_key: str,
-    secret_key: str,
-    session_token: str | None,
-    region: str,
-    service: str = "execute-api",
-    now: dt.datetime,
-) -> dict[str, str]:
-    """Return `headers` plus Host, x-amz-date, x-amz-security-token (when a session
-    token is given) and Authorization. Every returned header is signed.
-
-    Host is returned explicitly so that what goes on the wire is what was signed.
-    """
-    if now.tzinfo is None:
-        raise ValueError("sign_request needs a timezone-aware `now`")
-    amz_date = now.astimezone(dt.timezone.utc).strftime(AMZ_DATE_FORMAT)
-    result = {k: v for k, v in headers.items() if k.lower() not in _HEADERS_SET_BY_SIGNING}
-    result["Host"] = host_header(url)
-    result["x-amz-date"] = amz_date
-    if session_token:
-        result["x-amz-security-token"] = session_token
-    lowered = {k.lower(): v for k, v in result.items()}
-    signed_headers = sorted(lowered)
-    signature = _signature(
-        method,
-        url,
-        lowered,
-        signed_headers,
-        body,
-        secret_key=secret_key,
-        amz_date=amz_date,
-        region=region,
-        service=service,
-    )
-    result["Authorization"] = (
-        f"{ALGORITHM} Credential={access_key}/{amz_date[:8]}/{region}/{service}/aws4_request, "
-        f"SignedHeaders={';'.join(signed_headers)}, Signature={signature}"
-    )
-    return result
 
 
 def _parse_authorization(value: str) -> dict[str, str]:
