@@ -21,6 +21,10 @@ class ChannelCountsSource(dg.ConfigurableResource):
     csv_path: str = Field(default="", description="SIRIUS_CHANNEL_COUNTS_CSV: hand-supplied counts")
     sirius: SiriusClient | None = Field(default=None, description="SIRIUS_BASE_URL: the Sirius data API")
 
+    @property
+    def is_configured(self) -> bool:
+        return bool(self.csv_path) or self.sirius is not None
+
     def fetch(self, first: dt.date, last: dt.date) -> ChannelCounts:
         if self.csv_path:
             return read_channel_counts_csv(self.csv_path, first, last)
