@@ -12,11 +12,12 @@ from decimal import Decimal
 
 from perfdata_assets.dashboard import charts
 from perfdata_assets.db.engines import LONDON
-from perfdata_assets.dashboard.data import CENT, Kpi, MonthFigure
+from perfdata_assets.dashboard.data import CENT, Dashboard, Kpi, MonthFigure
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
-NOT_PUBLISHED = "Not published"
+NOT_PUBLISHED = "Not published"  # a month skipped: later months are published
+NOT_PUBLISHED_YET = "Not published yet"  # after the KPI's latest published month: its inputs are not complete
 NO_FIGURE = "No figure"
 
 
@@ -48,6 +49,8 @@ def points(difference: Decimal) -> str:
 def change_text(kpi: Kpi) -> str:
     """The latest month against the month before, in words."""
     latest, change = kpi.latest, kpi.change
+    if not latest.published:
+        return f"No {kpi.spec.title.lower()} figure has been published yet."
     if change is None:
         return "This is the first month published, so there is no earlier month to compare with."
     previous = change.previous
@@ -73,6 +76,31 @@ def counts_text(kpi: Kpi) -> str:
     return kpi.spec.counts.format(numerator=count(latest.numerator), denominator=count(latest.denominator))
 
 
+def not_yet_text(kpi: Kpi) -> str:
+    """Which of the page's months this KPI is not yet published for, and why (empty when none)."""
+    if not kpi.not_yet or not kpi.latest.published:
+        return ""
+    months = list_of(month_name(m) for m in kpi.not_yet)
+    if len(kpi.not_yet) == 1:
+        return f"The figure for {months} is not published yet: it will be once all that month’s data is final."
+    return f"The figures for {months} are not published yet: they will be once all those months’ data is final."
+
+
+def not_yet_for_latest(dashboard: Dashboard) -> str:
+    """The page's summary of the KPIs not yet published for its latest month (empty when none)."""
+    waiting = [kpi.spec.title for kpi in dashboard.kpis if dashboard.latest_month in kpi.not_yet]
+    if not waiting:
+        return ""
+    names = list_of([waiting[0], *(title.lower() for title in waiting[1:])])
+    return (f"{names} {'is' if len(waiting) == 1 else 'are'} not published yet for "
+            f"{month_name(dashboard.latest_month)}: each figure is published once all of its month’s data is final.")
+
+
+def unpublished_text(figure: MonthFigure) -> str:
+    """A table row's text for a month missing from the publication."""
+    return NOT_PUBLISHED_YET if figure.not_yet else NOT_PUBLISHED
+
+
 def published_on(moment: dt.datetime) -> str:
     """The UK date of a publication time."""
     return date_name(moment.astimezone(LONDON).date())
@@ -81,7 +109,7 @@ def published_on(moment: dt.datetime) -> str:
 def latest_text(kpi: Kpi) -> str:
     """The headline: the latest value, or why there is none."""
     if not kpi.latest.published:
-        return NOT_PUBLISHED
+        return NOT_PUBLISHED_YET
     if kpi.latest.value is None:
         return NO_FIGURE
     return percent(kpi.latest.value)
@@ -122,9 +150,12 @@ def trend_description(kpi: Kpi) -> str:
     missing = [m for m in kpi.months if m.published and m.value is None]
     if missing:
         sentences.append(f"No figure ({kpi.spec.no_figure}) for {list_of(month_name(m.month) for m in missing)}.")
-    unpublished = [m for m in kpi.months if not m.published]
+    unpublished = [m for m in kpi.months if not m.published and not m.not_yet]
     if unpublished:
         sentences.append(f"Not published: {list_of(month_name(m.month) for m in unpublished)}.")
+    not_yet = [m for m in kpi.months if m.not_yet]
+    if not_yet:
+        sentences.append(f"Not published yet: {list_of(month_name(m.month) for m in not_yet)}.")
     sentences.append("The figures are in the table below the chart.")
     return " ".join(sentences)
 

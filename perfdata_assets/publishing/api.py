@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 
 from perfdata_assets.publishing import errors, exports, feedback, published
 from perfdata_assets.publishing.errors import ApiError, ErrorBody
-from perfdata_assets.publishing.published import DATA_TYPES, PERIOD, SERVICE, PublishedValue
+from perfdata_assets.publishing.published import COUNT_DATA_TYPES, DATA_TYPES, PERIOD, SERVICE, PublishedValue
 from perfdata_assets.publishing.ratelimit import RateLimit, RateLimiter
 from perfdata_assets.publishing.resource import PerformanceData, perfdata_read_engine
 from perfdata_assets.dashboard import mount_dashboard
@@ -60,18 +60,33 @@ Rating = Literal[feedback.RATINGS]
 # --- Documented shapes -------------------------------------------------------
 
 
+_LEVELS = ", ".join(published.SATISFACTION_LEVELS)
+
+
 class KpiValue(BaseModel):
+    """One published value: one month of one data type (kpis.md section 5)."""
+
     period_start: dt.date = Field(description="first day of the month")
     period: Literal["month"]
     service: Literal["make-a-lpa"]
     data_type: DataType
-    value: float | None = Field(description="percentage to 2 decimal places; null when the denominator is 0")
-    numerator: int | None = Field(description="null for user-satisfaction-score")
-    denominator: int | None
-    published_at: dt.datetime
+    value: float | None = Field(
+        description=f"a percentage to 2 decimal places; for the five satisfaction levels ({_LEVELS}) the number "
+        "of responses at that level, an integer; null when the denominator is 0"
+    )
+    numerator: int | None = Field(
+        description="satisfied + very satisfied, the level's count, healthy minutes, LPAs received online or "
+        "LPAs created; null for user-satisfaction-score"
+    )
+    denominator: int | None = Field(
+        description="feedback responses, minutes observed, LPAs received or LPAs started"
+    )
+    published_at: dt.datetime = Field(description="when the run that wrote this value published it")
 
 
 class KpiList(BaseModel):
+    """Published values, oldest month first, each month's in the order of the data_type enum."""
+
     data: list[KpiValue]
 
 
@@ -105,13 +120,20 @@ def _errors(*statuses: int) -> dict[int | str, dict]:
 # --- Representations -----------------------------------------------------------
 
 
+def _json_value(v: PublishedValue) -> int | float | None:
+    # A level's count is a JSON integer, as in the OPG export; a percentage a JSON number.
+    if v.value is None:
+        return None
+    return int(v.value) if v.data_type in COUNT_DATA_TYPES else float(v.value)
+
+
 def _kpi_record(v: PublishedValue) -> dict:
     return {
         "period_start": v.period_start.isoformat(),
         "period": PERIOD,
         "service": SERVICE,
         "data_type": v.data_type,
-        "value": None if v.value is None else float(v.value),
+        "value": _json_value(v),
         "numerator": v.numerator,
         "denominator": v.denominator,
         "published_at": v.published_at.isoformat(),
@@ -254,20 +276,28 @@ def create_app(
 
     @protected.get("/kpis/latest", response_model=KpiList, responses={**csv_or_json, **_errors(400)})
     def latest_kpis(request: Request, format: Literal["json", "csv"] | None = format_query) -> Response:
-        """Each data type's most recent published month."""
+        """Each data type's most recent published month.
+
+        Each KPI is published as soon as its own month is complete, so the data
+        types may be of different months; one never published is absent.
+        """
         return _kpis_response(performance.latest_all(), format, request.headers.get("accept"))
 
     @protected.get("/kpis", response_model=KpiList, responses={**csv_or_json, **_errors(400)})
     def kpis(
         request: Request,
-        data_type: DataType | None = Query(None, description="one data type; all four when omitted"),
+        data_type: DataType | None = Query(None, description="one data type; every data type when omitted"),
         from_: str | None = Query(None, alias="from", description="first month, YYYY-MM (inclusive)",
                                   json_schema_extra={"pattern": MONTH_PATTERN}),
         to: str | None = Query(None, description="last month, YYYY-MM (inclusive)",
                                json_schema_extra={"pattern": MONTH_PATTERN}),
         format: Literal["json", "csv"] | None = format_query,
     ) -> Response:
-        """Published values, oldest month first."""
+        """Published values, oldest month first.
+
+        A month lists the data types published for it: a KPI whose inputs are not
+        yet complete for the month is absent, never zero.
+        """
         first = parse_month("from", from_) if from_ is not None else dt.date.min
         last = parse_month("to", to) if to is not None else dt.date.max
         if first > last:
@@ -276,18 +306,36 @@ def create_app(
 
     @protected.get(
         "/exports/performance-data/{month}.json",
-        responses={200: {"content": {"application/json": {}}}, **_errors(400, 404)},
+        responses={
+            200: {
+                "content": {"application/json": {}},
+                "headers": {
+                    "Content-Disposition": {
+                        "description": "attachment; filename=\"make_a_lasting_power_of_attorney_YY_MM.json\"",
+                        "schema": {"type": "string"},
+                    }
+                },
+            },
+            **_errors(400, 404),
+        },
         response_class=Response,
     )
     def performance_data_export(
         month: str = PathParam(description="YYYY-MM", json_schema_extra={"pattern": MONTH_PATTERN}),
     ) -> Response:
-        """One month's OPG performance-data file (``make_a_lpa_YY_MM.json``), byte for byte."""
+        """One month's OPG performance-data file (``make_a_lasting_power_of_attorney_YY_MM.json``), byte for byte.
+
+        One record per data type published for the month with a value; 404 when
+        nothing is published for it yet.
+        """
         period_start = parse_month("month", month)
         values = performance.history(None, period_start, period_start)
         if not values:
             raise ApiError(404, f"month: {period_start:%Y-%m} has not been published")
-        return Response(exports.performance_data_json(values), media_type="application/json")
+        # The name OPG's import looks for, so a downloaded file can go in its bucket as it is.
+        name = exports.performance_data_file_name(period_start)
+        return Response(exports.performance_data_json(values), media_type="application/json",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @protected.get(
         "/exports/transactions-by-channel.csv",

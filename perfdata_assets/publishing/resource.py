@@ -6,6 +6,9 @@ read typed published values, without Dagster running::
 
     kpis = PerformanceData(perfdata_database_url="postgresql+psycopg://reader@db/lpa")
     kpis.latest("completion-rate-percent")
+
+The data types are those of ``published.DATA_TYPES`` (kpis.md section 5). Each
+KPI is published on its own, so a month may hold some data types and not others.
 """
 
 from __future__ import annotations
@@ -56,8 +59,8 @@ def perfdata_read_engine(perfdata_url: str, lpa_url: str | None = None) -> sa.En
 class PerformanceData(dg.ConfigurableResource):
     """Typed reads of the published KPIs.
 
-    Only perfdata.published_kpis and latest_kpis are read, so a login granted
-    nothing but ``perfdata_reader`` can use it.
+    Only perfdata.published_kpis, latest_kpis and published_kpis_restatements
+    are read, so a login granted nothing but ``perfdata_reader`` can use it.
     """
 
     perfdata_database_url: str
@@ -75,7 +78,12 @@ class PerformanceData(dg.ConfigurableResource):
         return values[0] if values else None
 
     def latest_all(self) -> list[PublishedValue]:
-        """Each data type's most recent published month, in the order of ``DATA_TYPES``."""
+        """Each data type's most recent published month (never-published data types are absent).
+
+        Oldest month first, then in the order of ``DATA_TYPES``: a KPI whose
+        latest month is not yet published comes before the others with its
+        own latest month.
+        """
         with self._engine().connect() as conn:
             return published.latest_values(conn)
 
@@ -90,9 +98,17 @@ class PerformanceData(dg.ConfigurableResource):
         with self._engine().connect() as conn:
             return published.values_between(conn, start, end, data_types)
 
-    def published_months(self) -> list[dt.date]:
+    def published_months(self, data_type: str | None = None) -> list[dt.date]:
+        """Months with anything published, oldest first; or with ``data_type`` published."""
+        if data_type is not None:
+            check_data_type(data_type)
         with self._engine().connect() as conn:
-            return published.published_months(conn)
+            return published.published_months(conn, data_type)
+
+    def restatements(self, since: dt.datetime | None = None) -> list[published.Restatement]:
+        """Published values replaced by different ones (all, or those restated at or after ``since``)."""
+        with self._engine().connect() as conn:
+            return published.restatements(conn, since)
 
     def ping(self) -> None:
         """Raise if the perfdata database cannot answer ``SELECT 1``."""

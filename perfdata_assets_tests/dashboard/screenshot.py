@@ -7,7 +7,8 @@ After ``make demo`` (or ``.venv/bin/perfdata demo``)::
 It copies the demo's perfdata database (``$PERFDATA_HOME``, default ``.perfdata/``)
 to a temporary directory and never writes to the original. If the demo has not
 published any month (the publication asset not yet in the demo), it publishes
-the copy's complete KPI months itself with the publication's own SQL. It then
+the copy's KPI months itself with the publication's own SQL (each KPI for the
+months its table holds). It then
 serves ``perfdata serve``'s app with the dashboard on a loopback port and takes
 full-page screenshots with Debian's headless Chromium at 1280 and 375 pixels.
 ``--synthetic`` uses the tests' two years of synthetic figures instead of the demo.
@@ -36,11 +37,12 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 WIDTHS = {"desktop": 1280, "mobile": 375}
 
 
-def _complete_kpi_months(conn: sa.Connection) -> list[dt.date]:
+def _kpi_months(conn: sa.Connection) -> list[dt.date]:
+    """Every month any KPI table holds: each KPI is published for the months it has, on its own."""
     query = sa.text(
-        "SELECT u.month FROM perfdata.user_satisfaction u "
-        "JOIN perfdata.completion_rate c ON c.month = u.month "
-        "JOIN perfdata.digital_take_up d ON d.month = u.month ORDER BY u.month"
+        "SELECT month FROM perfdata.user_satisfaction UNION SELECT month FROM perfdata.completion_rate "
+        "UNION SELECT month FROM perfdata.digital_take_up UNION SELECT month FROM perfdata.service_uptime "
+        "ORDER BY month"
     ).columns(month=sa.Date)
     return list(conn.execute(query).scalars())
 
@@ -70,7 +72,7 @@ def prepare(workdir: Path, synthetic: bool) -> tuple[str, str]:
         seed_series(backend)
     elif not PerformanceData(perfdata_database_url=perfdata_url, lpa_database_url=lpa_url).published_months():
         with backend.dbs.perfdata.begin() as conn:
-            months = _complete_kpi_months(conn)
+            months = _kpi_months(conn)
             if not months:
                 sys.exit("the demo database has no KPI months: run `.venv/bin/perfdata demo` first")
             publish(conn, months, dt.datetime.now(dt.timezone.utc).replace(microsecond=0))

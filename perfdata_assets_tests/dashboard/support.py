@@ -185,10 +185,21 @@ def _months(first: dt.date, last: dt.date) -> list[dt.date]:
     return months
 
 
+def _month_minutes(month: dt.date) -> int:
+    """Minutes in a London calendar month (the clocks change in March and October)."""
+    days = (dt.date(month.year + month.month // 12, month.month % 12 + 1, 1) - month).days
+    return days * 1440 - 60 * (month.month == 3) + 60 * (month.month == 10)
+
+
 def series_rows(seed: int = 7):
-    """The KPI rows of SERIES_FIRST .. NOT_YET_PUBLISHED: (satisfaction, completion, take-up, channel counts)."""
+    """The KPI rows of SERIES_FIRST .. NOT_YET_PUBLISHED.
+
+    (satisfaction, completion, take-up, channel counts, uptime); uptime has its own
+    random numbers, so the other series are what they were before it was added.
+    """
     rng = random.Random(seed)
-    satisfaction, completion, take_up, channels = [], [], [], []
+    uptime_rng = random.Random(seed + 1)
+    satisfaction, completion, take_up, channels, uptime = [], [], [], [], []
     for month in _months(SERIES_FIRST, NOT_YET_PUBLISHED):
         if month == NO_FIGURE_MONTH:
             levels = [0, 0, 0, 0, 0]
@@ -226,11 +237,21 @@ def series_rows(seed: int = 7):
         channels.extend(counts)
         total = sum(c for _, _, c in counts)
         take_up.append((month, online, total, _percent(online, total)))
-    return satisfaction, completion, take_up, channels
+        observed = _month_minutes(month)
+        if month == NO_FIGURE_MONTH:
+            observed = healthy = 0  # the health check reported nothing all month
+        elif month == dt.date(2024, 2, 1):
+            healthy = 41718  # of 41,760: 99.90 %
+        elif month == SERIES_LATEST:
+            healthy = 44558  # of 44,580: 99.95 %, up 0.05 points
+        else:
+            healthy = observed - uptime_rng.randint(0, 400)
+        uptime.append((month, observed, healthy, _percent(healthy, observed)))
+    return satisfaction, completion, take_up, channels, uptime
 
 
 def _insert(conn: sa.Connection, table_name: str, columns: list[str], rows: list[tuple]) -> None:
-    numeric = {"satisfied_percent", "score_percent", "completion_rate_percent", "take_up_percent"}
+    numeric = {"satisfied_percent", "score_percent", "completion_rate_percent", "take_up_percent", "uptime_percent"}
     statement = sa.text(
         f"INSERT INTO perfdata.{table_name} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
     ).bindparams(*(sa.bindparam(c, type_=sa.Numeric(8, 2)) for c in columns if c in numeric),
@@ -239,8 +260,8 @@ def _insert(conn: sa.Connection, table_name: str, columns: list[str], rows: list
 
 
 def seed_series(backend, published_at: dt.datetime = PUBLISHED_AT) -> None:
-    """Twenty-seven months of KPI rows and channel counts; published with a hole, the last month held back."""
-    satisfaction, completion, take_up, channels = series_rows()
+    """Twenty-eight months of KPI rows (uptime too) and channel counts; published with a hole, the last held back."""
+    satisfaction, completion, take_up, channels, uptime = series_rows()
     with backend.dbs.perfdata.begin() as conn:
         _insert(conn, "user_satisfaction",
                 ["month", "responses", "very_dissatisfied", "dissatisfied", "neither", "satisfied",
@@ -249,6 +270,7 @@ def seed_series(backend, published_at: dt.datetime = PUBLISHED_AT) -> None:
                 completion)
         _insert(conn, "digital_take_up", ["month", "digital", "total", "take_up_percent"], take_up)
         _insert(conn, "channel_counts", ["day", "channel", "count"], channels)
+        _insert(conn, "service_uptime", ["month", "observed_minutes", "healthy_minutes", "uptime_percent"], uptime)
         before_hole = _months(SERIES_FIRST, dt.date(2023, 4, 1))
         after_hole = _months(dt.date(2023, 6, 1), SERIES_LATEST)
         publish(conn, before_hole, published_at - dt.timedelta(days=30))

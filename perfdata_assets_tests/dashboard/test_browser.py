@@ -28,8 +28,9 @@ pytestmark = [
 BRAND_BLUE = "rgb(29, 112, 184)"
 HEADLINES = {
     "user-satisfaction": "85.00%",
-    "completion-rate": "65.00%",
+    "uptime": "99.95%",
     "digital-take-up": "70.00%",
+    "completion-rate": "65.00%",
 }
 # Widths in CSS pixels: desktop, a phone, the narrowest WCAG reflow width, and 1280 at 200 % zoom.
 WIDTHS = {"desktop": 1280, "mobile": 375, "narrow": 320, "zoom-200": 640}
@@ -118,7 +119,7 @@ def test_the_page_in_chromium(backend, tmp_path):
                     assert download.status == 200, href
                 with page.expect_download() as caught:
                     page.locator("#user-satisfaction-downloads a").first.click()
-                assert caught.value.suggested_filename == "make_a_lpa_24_03.json"
+                assert caught.value.suggested_filename == "make_a_lasting_power_of_attorney_24_03.json"
                 assert '"dataType": "user-satisfaction-percent"' in open(caught.value.path()).read()
 
             assert problems.items == [], f"{name}: {problems.items}"

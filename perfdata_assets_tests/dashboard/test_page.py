@@ -1,7 +1,7 @@
 """The dashboard's HTML against the published tables: every figure on the page is a published figure.
 
-The expected figures are read here straight from perfdata.published_kpis,
-perfdata.user_satisfaction and perfdata.channel_counts with SQL, and written
+The expected figures are read here straight from perfdata.published_kpis (the
+satisfaction levels included) and perfdata.channel_counts with SQL, and written
 out by this file's own small formatting (not the dashboard's), then compared
 cell by cell with the tables parsed out of the page.
 """
@@ -37,14 +37,17 @@ from perfdata_assets_tests.dashboard.support import (
 from perfdata_assets_tests.publishing.fixtures import seed_kpis, seed_publication
 
 WINDOW_FIRST = dt.date(2022, 4, 1)  # 24 months back from SERIES_LATEST
-KPIS = {  # the page's element key -> the published data type
+KPIS = {  # the page's element key -> the published data type, in the publication's order
     "user-satisfaction": "user-satisfaction-percent",
+    "uptime": "uptime-percent",
+    "digital-take-up": "digital-take-up",
     "completion-rate": "completion-rate-percent",
-    "digital-take-up": "digital-take-up-percent",
 }
-LEVELS = [("Very satisfied", "very_satisfied"), ("Satisfied", "satisfied"),
-          ("Neither satisfied nor dissatisfied", "neither"), ("Dissatisfied", "dissatisfied"),
-          ("Very dissatisfied", "very_dissatisfied")]
+# (label, published data type, user_satisfaction column)
+LEVELS = [("Very satisfied", "very-satisfied", "very_satisfied"), ("Satisfied", "satisfied", "satisfied"),
+          ("Neither satisfied nor dissatisfied", "neither", "neither"),
+          ("Dissatisfied", "dissatisfied", "dissatisfied"),
+          ("Very dissatisfied", "very-dissatisfied", "very_dissatisfied")]
 
 
 def month_name(month: dt.date) -> str:
@@ -129,8 +132,9 @@ def test_the_latest_month_and_the_change_from_the_month_before(backend):
     latest, before = SERIES_LATEST, dt.date(2024, 2, 1)
     changes = {
         "user-satisfaction": "Up 5.00 percentage points from February 2024 (80.00%).",
-        "completion-rate": "Down 5.00 percentage points from February 2024 (70.00%).",
+        "uptime": "Up 0.05 percentage points from February 2024 (99.90%).",
         "digital-take-up": "No change from February 2024 (70.00%).",
+        "completion-rate": "Down 5.00 percentage points from February 2024 (70.00%).",
     }
     for key, data_type in KPIS.items():
         value, numerator, denominator = rows[latest, data_type]
@@ -148,6 +152,8 @@ def test_the_latest_month_and_the_change_from_the_month_before(backend):
     summary = doc.by_id("published-summary").text()
     assert summary == ("The latest month is March 2024, published on 4 April 2024. "
                        "26 months published so far, from January 2022.")
+    assert not doc.find_all(id="not-yet-summary")  # every KPI is published for March
+    assert not [n for n in doc.iter() if (n.attrs.get("id") or "").endswith("-not-yet")]
 
 
 def test_the_latest_month_breakdowns_are_the_kpi_rows_behind_the_publication(backend):
@@ -164,10 +170,16 @@ def test_the_latest_month_breakdowns_are_the_kpi_rows_behind_the_publication(bac
             by_channel[channel] += count
     _, doc = get_page(backend)
 
+    rows = published(backend)
     levels = table(doc, "satisfaction-levels-table")
     assert levels.header == ["Rating", "Responses"]
-    assert levels.rows == [[label, num(level_row[column])] for label, column in LEVELS] + [
+    # The published level counts (numerator) and responses (denominator)...
+    assert levels.rows == [[label, num(rows[SERIES_LATEST, data_type][1])] for label, data_type, _ in LEVELS] + [
+        ["All responses", num(rows[SERIES_LATEST, "user-satisfaction-percent"][2])]]
+    # ...which are the KPI row they were published from.
+    assert levels.rows == [[label, num(level_row[column])] for label, _, column in LEVELS] + [
         ["All responses", num(level_row["responses"])]]
+    assert doc.by_id("satisfaction-levels-heading").text() == "How satisfied people were in March 2024"
 
     channels = table(doc, "channels-table")
     labels = {"online": "Online", "paper": "Paper form", "phone": "Telephone"}
@@ -175,7 +187,7 @@ def test_the_latest_month_breakdowns_are_the_kpi_rows_behind_the_publication(bac
         [labels[c], num(by_channel[c])] for c in ("online", "paper", "phone")
     ] + [[ODD_CHANNEL, num(by_channel[ODD_CHANNEL])], ["All channels", num(sum(by_channel.values()))]]
     # The total is the published take-up denominator.
-    assert published(backend)[SERIES_LATEST, "digital-take-up-percent"][2] == sum(by_channel.values())
+    assert rows[SERIES_LATEST, "digital-take-up"][2] == sum(by_channel.values())
 
 
 def test_every_value_is_escaped(backend):
@@ -229,7 +241,7 @@ def test_each_chart_plots_the_published_values_with_gaps_and_a_text_alternative(
 
         desc = svg.by_id(desc_id).text()
         assert "Not published: May 2023." in desc
-        if data_type != "digital-take-up-percent":
+        if data_type != "digital-take-up":
             assert f"for {month_name(NO_FIGURE_MONTH)}." in desc
         values = [rows[m, data_type][0] for m in with_value]
         assert f"Highest {pct(max(values))}" in desc and f"lowest {pct(min(values))}" in desc
@@ -251,6 +263,91 @@ def test_a_completion_rate_over_100_stretches_the_axis_and_null_months_are_gaps(
     assert table(doc, "completion-rate-table").rows == [
         ["March 2024", "133.33%", "4", "3"], ["February 2024", "No figure", "5", "0"],
         ["January 2024", "75.00%", "150", "200"]]
+
+
+def test_the_uptime_card_shows_the_published_figure(backend):
+    seed_series(backend)
+    rows = published(backend)
+    assert rows[SERIES_LATEST, "uptime-percent"] == (Decimal("99.95"), 44558, 44580)
+    _, doc = get_page(backend)
+    card = doc.by_id("uptime-latest")
+    assert doc.by_id("uptime-heading").text() == "Service uptime"
+    assert doc.by_id("uptime-latest-month").text() == "March 2024"
+    assert doc.by_id("uptime-latest-value").text() == "99.95%"
+    assert doc.by_id("uptime-latest-counts").text() == (
+        "The service was healthy for 44,558 of the 44,580 minutes observed.")
+    assert doc.by_id("uptime-change").text() == "Up 0.05 percentage points from February 2024 (99.90%)."
+    assert "0.00%" not in card.text()
+    t = table(doc, "uptime-table")
+    assert t.header == ["Month", "Uptime", "Minutes healthy", "Minutes observed"]
+    assert t.rows[:2] == [["March 2024", "99.95%", "44,558", "44,580"], ["February 2024", "99.90%", "41,718", "41,760"]]
+    assert doc.by_id("uptime-chart-title").text() == "Service uptime, April 2022 to March 2024"
+    # The KPIs in the publication's order, uptime among them in the contents.
+    assert [s.attrs["id"] for s in doc.find_all("section", class_="app-kpi")] == [*KPIS, "downloads"]
+    assert "#uptime" in [a.attrs["href"] for a in doc.find_all("a")]
+
+
+def _publish_without_uptime_after(backend, last_uptime_month: dt.date | None) -> None:
+    """The publishing fixtures (January to March 2024), with uptime's inputs complete only up to a month."""
+    seed_kpis(backend)
+    with backend.dbs.perfdata.begin() as conn:
+        if last_uptime_month is None:
+            conn.execute(sa.text("DELETE FROM perfdata.service_uptime"))
+        else:
+            conn.execute(sa.text("DELETE FROM perfdata.service_uptime WHERE month > :m").bindparams(
+                sa.bindparam("m", type_=sa.Date)), {"m": last_uptime_month})
+        publish(conn, [dt.date(2024, 1, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 1)],
+                dt.datetime(2024, 4, 2, tzinfo=dt.timezone.utc))
+
+
+def test_a_kpi_not_yet_published_is_a_gap_never_a_zero(backend):
+    _publish_without_uptime_after(backend, dt.date(2024, 1, 1))
+    rows = published(backend)
+    assert (dt.date(2024, 3, 1), "uptime-percent") not in rows and (dt.date(2024, 3, 1), "satisfied") in rows
+    _, doc = get_page(backend)
+
+    # The card shows uptime's own latest month, and says which months are still to come.
+    assert doc.by_id("uptime-latest-month").text() == "January 2024"
+    assert doc.by_id("uptime-latest-value").text() == "99.91%"
+    assert doc.by_id("uptime-change").text() == (
+        "This is the first month published, so there is no earlier month to compare with.")
+    assert doc.by_id("uptime-not-yet").text() == (
+        "The figures for February 2024 and March 2024 are not published yet: "
+        "they will be once all those months’ data is final.")
+    assert doc.by_id("not-yet-summary").text() == (
+        "Service uptime is not published yet for March 2024: each figure is published once all of its month’s "
+        "data is final.")
+    assert table(doc, "uptime-table").rows == [
+        ["March 2024", "Not published yet"], ["February 2024", "Not published yet"],
+        ["January 2024", "99.91%", "44,600", "44,640"]]
+    svg = doc.by_id("uptime-chart")
+    assert [c.attrs["data-month"] for c in svg.find_all("circle")] == ["2024-01-01"]
+    assert [r.attrs["data-month"] for r in svg.find_all("rect")] == ["2024-02-01", "2024-03-01"]
+    assert "Not published yet: February 2024 and March 2024." in doc.by_id("uptime-chart-desc").text()
+    assert "0.00%" not in doc.by_id("uptime").text()
+
+    # The other KPIs are published for March, and say so.
+    assert doc.by_id("user-satisfaction-latest-month").text() == "March 2024"
+    assert doc.by_id("digital-take-up-latest-value").text() == "74.07%"
+    assert not doc.find_all(id="digital-take-up-not-yet")
+    # March's file has what is published for March, and no uptime.
+    with TestClient(app_for(backend)) as client:
+        march = client.get("/performance/exports/performance-data/2024-03.json").json()
+    assert "uptime-percent" not in [r["dataType"] for r in march]
+    assert [r["dataType"] for r in march][:2] == ["user-satisfaction-percent", "very-dissatisfied"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_kpi_never_published_shows_no_figure_at_all(backend):
+    _publish_without_uptime_after(backend, None)
+    _, doc = get_page(backend)
+    assert doc.by_id("uptime-latest-month").text() == "March 2024"
+    assert doc.by_id("uptime-latest-value").text() == "Not published yet"
+    assert doc.by_id("uptime-change").text() == "No service uptime figure has been published yet."
+    assert not doc.find_all(id="uptime-latest-counts")
+    assert [row[1] for row in table(doc, "uptime-table").rows] == ["Not published yet"] * 3
+    assert not doc.by_id("uptime-chart").find_all("circle")
+    assert doc.by_id("completion-rate-latest-value").text() == "133.33%"
 
 
 def test_the_first_published_month_has_nothing_to_compare_with(backend):
@@ -275,7 +372,12 @@ def test_the_latest_month_with_no_figure(backend):
     assert doc.by_id("completion-rate-latest-counts").text() == "There is no figure: no LPAs started."
     assert doc.by_id("completion-rate-change").text() == (
         "No change can be given: there is no figure for February 2024.")
-    assert table(doc, "satisfaction-levels-table").rows[-1] == ["All responses", "0"]
+    assert doc.by_id("uptime-latest-value").text() == "No figure"
+    assert doc.by_id("uptime-latest-counts").text() == "There is no figure: no minutes observed."
+    # No responses: every level's value is NULL, its count 0 (never a blank or a "No figure" count).
+    assert table(doc, "satisfaction-levels-table").rows == [
+        ["Very satisfied", "0"], ["Satisfied", "0"], ["Neither satisfied nor dissatisfied", "0"],
+        ["Dissatisfied", "0"], ["Very dissatisfied", "0"], ["All responses", "0"]]
     assert table(doc, "channels-table").rows == [["All channels", "0"]]
 
 
@@ -298,9 +400,12 @@ def test_breakdowns_revised_after_publication_are_not_shown(backend):
                              "VALUES (:d, 'paper', 3)").bindparams(sa.bindparam("d", type_=sa.Date)),
                      {"d": dt.date(2024, 3, 30)})
     _, doc = get_page(backend)
-    assert not doc.find_all("table", id="satisfaction-levels-table")
+    # The levels are published data types: the page shows what was published, not the correction.
+    levels = table(doc, "satisfaction-levels-table").rows
+    assert levels[1] == ["Satisfied", "110"] and levels[-1] == ["All responses", "200"]
+    assert not doc.find_all(id="satisfaction-levels-unavailable")
+    # The channel split is read from channel_counts: while it disagrees with the publication, it is not shown.
     assert not doc.find_all("table", id="channels-table")
-    assert "being revised" in doc.by_id("satisfaction-levels-unavailable").text()
     assert "being revised" in doc.by_id("channels-unavailable").text()
     assert doc.by_id("user-satisfaction-latest-value").text() == "85.00%"  # the published figure stands
 
@@ -331,9 +436,11 @@ def test_the_download_links_serve_the_published_exports(backend):
         for month in (SERIES_LATEST, NO_FIGURE_MONTH, SERIES_FIRST):
             public = client.get(f"/performance/exports/performance-data/{month:%Y-%m}.json")
             assert public.status_code == 200 and public.headers["content-type"] == "application/json"
-            assert public.headers["content-disposition"] == f'attachment; filename="make_a_lpa_{month:%y_%m}.json"'
-            assert public.content == client.get(f"/v1/exports/performance-data/{month:%Y-%m}.json",
-                                                headers=AUTH).content
+            name = f"make_a_lasting_power_of_attorney_{month:%y_%m}.json"
+            assert public.headers["content-disposition"] == f'attachment; filename="{name}"'
+            api = client.get(f"/v1/exports/performance-data/{month:%Y-%m}.json", headers=AUTH)
+            assert public.content == api.content
+            assert api.headers["content-disposition"] == public.headers["content-disposition"]
         csv = client.get("/performance/exports/transactions-by-channel.csv")
         assert csv.status_code == 200 and csv.headers["content-type"] == "text/csv; charset=utf-8"
         assert csv.content == client.get("/v1/exports/transactions-by-channel.csv", headers=AUTH).content
@@ -404,14 +511,14 @@ def test_the_page_structure_is_accessible(backend):
     # Every table: a caption, column headers with scope, a row header per row (table() checks), and a
     # focusable, labelled scroll container around it.
     tables = doc.find_all("table")
-    assert len(tables) == 5
+    assert len(tables) == 6  # one per KPI, the satisfaction levels and the channels
     for t in tables:
         table(doc, t.attrs["id"])
     containers = doc.find_all("div", class_="app-table-container")
-    assert len(containers) == 5
+    assert len(containers) == 6
     assert all(c.attrs["role"] == "region" and c.attrs["tabindex"] == "0" for c in containers)
     # Every chart is an image with a title and a description, and is not focusable.
     charts = doc.find_all("svg", class_="app-chart")
-    assert len(charts) == 3
+    assert len(charts) == 4
     assert all(c.attrs["role"] == "img" and c.attrs["focusable"] == "false" for c in charts)
     assert all(len(c.by_id(c.attrs["id"] + "-desc").text()) > 80 for c in charts)

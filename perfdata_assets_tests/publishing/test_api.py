@@ -1,16 +1,20 @@
 """The HTTP API's read side: auth, the KPIs as JSON and CSV, the exports, errors, the OpenAPI document."""
 
+import datetime as dt
 import json
 import logging
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from perfdata_assets.publishing import api
+from perfdata_assets.publishing.assets import publish
+from perfdata_assets.publishing.published import DATA_TYPES
 from perfdata_assets.publishing.resource import PerformanceData
 from perfdata_assets_tests.publishing.conftest import AUTH, TOKEN, app_for
-from perfdata_assets_tests.publishing.fixtures import seed_publication
+from perfdata_assets_tests.publishing.fixtures import MONTHS, seed_kpis, seed_publication
 
 EXPECTED = Path(__file__).parent / "expected"
 OPENAPI_FILE = Path(__file__).resolve().parents[2] / "openapi" / "perfdata-api.json"
@@ -21,17 +25,29 @@ LATEST_JSON = [
      "value": value, "numerator": numerator, "denominator": denominator, "published_at": STAMP}
     for data_type, value, numerator, denominator in [
         ("user-satisfaction-percent", 66.67, 2, 3),
-        ("user-satisfaction-score", 58.33, None, 3),
+        ("very-dissatisfied", 1, 1, 3),  # the five levels: counts, JSON integers
+        ("dissatisfied", 0, 0, 3),
+        ("neither", 0, 0, 3),
+        ("satisfied", 1, 1, 3),
+        ("very-satisfied", 1, 1, 3),
+        ("uptime-percent", 100.0, 44580, 44580),
+        ("digital-take-up", 74.07, 1000, 1350),
         ("completion-rate-percent", 133.33, 4, 3),
-        ("digital-take-up-percent", 74.07, 1000, 1350),
+        ("user-satisfaction-score", 58.33, None, 3),
     ]
 ]
 LATEST_CSV = (
     "period_start,period,service,data_type,value,numerator,denominator,published_at\n"
     f"2024-03-01,month,make-a-lpa,user-satisfaction-percent,66.67,2,3,{STAMP}\n"
-    f"2024-03-01,month,make-a-lpa,user-satisfaction-score,58.33,,3,{STAMP}\n"
+    f"2024-03-01,month,make-a-lpa,very-dissatisfied,1.00,1,3,{STAMP}\n"
+    f"2024-03-01,month,make-a-lpa,dissatisfied,0.00,0,3,{STAMP}\n"
+    f"2024-03-01,month,make-a-lpa,neither,0.00,0,3,{STAMP}\n"
+    f"2024-03-01,month,make-a-lpa,satisfied,1.00,1,3,{STAMP}\n"
+    f"2024-03-01,month,make-a-lpa,very-satisfied,1.00,1,3,{STAMP}\n"
+    f"2024-03-01,month,make-a-lpa,uptime-percent,100.00,44580,44580,{STAMP}\n"
+    f"2024-03-01,month,make-a-lpa,digital-take-up,74.07,1000,1350,{STAMP}\n"
     f"2024-03-01,month,make-a-lpa,completion-rate-percent,133.33,4,3,{STAMP}\n"
-    f"2024-03-01,month,make-a-lpa,digital-take-up-percent,74.07,1000,1350,{STAMP}\n"
+    f"2024-03-01,month,make-a-lpa,user-satisfaction-score,58.33,,3,{STAMP}\n"
 )
 
 
@@ -90,6 +106,9 @@ def test_latest_as_json_and_csv(backend, client):
     response = client.get("/v1/kpis/latest", headers=AUTH)
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
     assert response.json() == {"data": LATEST_JSON}
+    # Counts are integers in the JSON (1, not 1.0), percentages numbers.
+    assert '"data_type":"satisfied","value":1,' in response.text
+    assert '"data_type":"uptime-percent","value":100.0,' in response.text
 
     for extra in ({"params": {"format": "csv"}}, {"headers": {"Accept": "text/csv"}},
                   {"headers": {"Accept": "application/json;q=0.5, text/csv"}}):
@@ -113,7 +132,7 @@ def test_history_filters_and_formats(backend, client):
         ("2024-03-01", 133.33, 4, 3),
     ]
     everything = client.get("/v1/kpis", headers=AUTH).json()["data"]
-    assert len(everything) == 12 and everything[-4:] == LATEST_JSON
+    assert len(everything) == 30 and everything[-10:] == LATEST_JSON
     assert client.get("/v1/kpis", params={"from": "2024-04"}, headers=AUTH).json() == {"data": []}
 
     csv_text = client.get("/v1/kpis", params={"to": "2024-01", "format": "csv",
@@ -124,6 +143,61 @@ def test_history_filters_and_formats(backend, client):
     )
     feb = client.get("/v1/kpis", params={"from": "2024-02", "to": "2024-02", "format": "csv"}, headers=AUTH).text
     assert f"2024-02-01,month,make-a-lpa,user-satisfaction-percent,,0,0,{STAMP}\n" in feb
+    # No responses: a level's value is empty, its count (the numerator) 0.
+    assert f"2024-02-01,month,make-a-lpa,very-satisfied,,0,0,{STAMP}\n" in feb
+    levels = client.get("/v1/kpis", params={"data_type": "neither"}, headers=AUTH).json()["data"]
+    assert [(r["period_start"], r["value"], r["numerator"], r["denominator"]) for r in levels] == [
+        ("2024-01-01", 5, 5, 80), ("2024-02-01", None, 0, 0), ("2024-03-01", 0, 0, 3)]
+
+
+def test_a_full_month_lists_all_ten_data_types_in_order(backend, client):
+    seed_publication(backend)
+    for month in ("2024-01", "2024-02", "2024-03"):
+        data = client.get("/v1/kpis", params={"from": month, "to": month}, headers=AUTH).json()["data"]
+        assert [r["data_type"] for r in data] == list(DATA_TYPES) == [
+            "user-satisfaction-percent", "very-dissatisfied", "dissatisfied", "neither", "satisfied",
+            "very-satisfied", "uptime-percent", "digital-take-up", "completion-rate-percent",
+            "user-satisfaction-score",
+        ], month
+        csv_rows = client.get("/v1/kpis", params={"from": month, "to": month, "format": "csv"},
+                              headers=AUTH).text.splitlines()[1:]
+        assert [line.split(",")[3] for line in csv_rows] == list(DATA_TYPES)
+    # The old name is gone; the new one is a data type like any other.
+    opg_error(client.get("/v1/kpis", params={"data_type": "digital-take-up-percent"}, headers=AUTH), 400,
+              "OPGDATA-API-INVALIDREQUEST", "data_type:")
+    assert client.get("/v1/kpis", params={"data_type": "digital-take-up"}, headers=AUTH).status_code == 200
+
+
+def test_a_month_with_some_kpis_published_serves_only_those(backend, client):
+    seed_kpis(backend)
+    with backend.dbs.perfdata.begin() as conn:
+        # Uptime's and take-up's inputs for March are not complete yet: their KPI rows are not there.
+        for table in ("service_uptime", "digital_take_up"):
+            conn.execute(sa.text(f"DELETE FROM perfdata.{table} WHERE month = :m").bindparams(
+                sa.bindparam("m", type_=sa.Date)), {"m": MONTHS[2]})
+        publish(conn, MONTHS, dt.datetime(2024, 4, 2, 6, 30, tzinfo=dt.timezone.utc))
+    waiting = {"uptime-percent", "digital-take-up"}
+    march = client.get("/v1/kpis", params={"from": "2024-03", "to": "2024-03"}, headers=AUTH).json()["data"]
+    assert [r["data_type"] for r in march] == [t for t in DATA_TYPES if t not in waiting]
+    assert client.get("/v1/kpis", params={"from": "2024-03", "data_type": "uptime-percent"},
+                      headers=AUTH).json() == {"data": []}
+
+    # Latest: each data type's own latest month; the waiting two are February's (of no figure).
+    latest = client.get("/v1/kpis/latest", headers=AUTH).json()["data"]
+    assert [(r["data_type"], r["period_start"], r["value"]) for r in latest if r["data_type"] in waiting] == [
+        ("uptime-percent", "2024-02-01", None), ("digital-take-up", "2024-02-01", None)]
+    assert [r for r in latest if r["data_type"] not in waiting] == [
+        r for r in LATEST_JSON if r["data_type"] not in waiting]
+    assert [r["data_type"] for r in latest] == [*(t for t in DATA_TYPES if t in waiting),
+                                                *(t for t in DATA_TYPES if t not in waiting)]
+
+    # March's file holds what is published for March, in order; the month is not a 404.
+    response = client.get("/v1/exports/performance-data/2024-03.json", headers=AUTH)
+    assert response.status_code == 200
+    assert [r["dataType"] for r in response.json()] == [t for t in DATA_TYPES if t not in waiting]
+    # January is complete: the same bytes as when everything is published.
+    assert client.get("/v1/exports/performance-data/2024-01.json", headers=AUTH).content == (
+        EXPECTED / "make_a_lasting_power_of_attorney_24_01.json").read_bytes()
 
 
 BAD_PARAMETERS = [
@@ -134,7 +208,8 @@ BAD_PARAMETERS = [
     ({"to": "2024-01\n"}, "to: must be a month written YYYY-MM"),
     ({"to": "２０２４-01"}, "to: must be a month written YYYY-MM"),  # full-width digits
     ({"from": "2024-03", "to": "2024-02"}, "from: must not be after to"),
-    ({"data_type": "completion_rate"}, "data_type: Input should be 'user-satisfaction-percent'"),
+    ({"data_type": "completion_rate"}, "data_type: Input should be 'user-satisfaction-percent', 'very-dissatisfied'"),
+    ({"data_type": "digital-take-up-percent"}, "data_type: Input should be"),  # renamed digital-take-up
     ({"data_type": ""}, "data_type:"),
     ({"format": "xml"}, "format: Input should be 'json' or 'csv'"),
 ]
@@ -152,7 +227,10 @@ def test_exports_are_the_same_bytes_as_the_files(backend, client):
     for month in ("2024-01", "2024-02", "2024-03"):
         response = client.get(f"/v1/exports/performance-data/{month}.json", headers=AUTH)
         assert response.status_code == 200 and response.headers["content-type"] == "application/json"
-        assert response.content == (EXPECTED / f"make_a_lpa_{month[2:4]}_{month[5:]}.json").read_bytes()
+        name = f"make_a_lasting_power_of_attorney_{month[2:4]}_{month[5:]}.json"
+        assert response.content == (EXPECTED / name).read_bytes()
+        # Saved under the name OPG's import looks for.
+        assert response.headers["content-disposition"] == f'attachment; filename="{name}"'
     response = client.get("/v1/exports/transactions-by-channel.csv", headers=AUTH)
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert response.content == (EXPECTED / "transactions-by-channel.csv").read_bytes()
@@ -215,3 +293,10 @@ def test_the_committed_openapi_document_is_what_the_app_serves(backend):
     assert "422" not in json.dumps(document["paths"])
     assert "security" not in document["paths"]["/v1/feedback"]["post"]
     assert document["paths"]["/v1/kpis"]["get"]["security"] == [{"HTTPBearer": []}]
+    # The documented data types are the publication's, in its order; no stale name or count remains.
+    assert document["components"]["schemas"]["KpiValue"]["properties"]["data_type"]["enum"] == list(DATA_TYPES)
+    for stale in ("make_a_lpa_", "digital-take-up-percent", "all four"):
+        assert stale not in committed, stale
+    export = document["paths"]["/v1/exports/performance-data/{month}.json"]["get"]
+    assert "make_a_lasting_power_of_attorney_YY_MM.json" in export["description"]
+    assert "Content-Disposition" in export["responses"]["200"]["headers"]

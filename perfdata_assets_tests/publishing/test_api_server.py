@@ -30,19 +30,27 @@ def test_the_api_over_real_http(backend):
 
         latest = http.get("/v1/kpis/latest", headers=AUTH).json()["data"]
         assert [(v["data_type"], v["value"]) for v in latest] == [
-            ("user-satisfaction-percent", 66.67), ("user-satisfaction-score", 58.33),
-            ("completion-rate-percent", 133.33), ("digital-take-up-percent", 74.07),
+            ("user-satisfaction-percent", 66.67), ("very-dissatisfied", 1), ("dissatisfied", 0), ("neither", 0),
+            ("satisfied", 1), ("very-satisfied", 1), ("uptime-percent", 100.0), ("digital-take-up", 74.07),
+            ("completion-rate-percent", 133.33), ("user-satisfaction-score", 58.33),
         ]
-        csv = http.get("/v1/kpis", params={"data_type": "digital-take-up-percent"},
+        csv = http.get("/v1/kpis", params={"data_type": "digital-take-up"},
                        headers={**AUTH, "Accept": "text/csv"})
         assert csv.headers["content-type"] == "text/csv; charset=utf-8"
         assert csv.text.splitlines()[1:] == [
-            "2024-01-01,month,make-a-lpa,digital-take-up-percent,91.00,91,100,2024-04-02T06:30:00+00:00",
-            "2024-02-01,month,make-a-lpa,digital-take-up-percent,,0,0,2024-04-02T06:30:00+00:00",
-            "2024-03-01,month,make-a-lpa,digital-take-up-percent,74.07,1000,1350,2024-04-02T06:30:00+00:00",
+            "2024-01-01,month,make-a-lpa,digital-take-up,91.00,91,100,2024-04-02T06:30:00+00:00",
+            "2024-02-01,month,make-a-lpa,digital-take-up,,0,0,2024-04-02T06:30:00+00:00",
+            "2024-03-01,month,make-a-lpa,digital-take-up,74.07,1000,1350,2024-04-02T06:30:00+00:00",
         ]
+        uptime = http.get("/v1/kpis", params={"data_type": "uptime-percent", "from": "2024-01", "to": "2024-01"},
+                          headers=AUTH).json()["data"]
+        assert [(v["value"], v["numerator"], v["denominator"]) for v in uptime] == [(99.91, 44600, 44640)]
         export = http.get("/v1/exports/transactions-by-channel.csv", headers=AUTH)
         assert export.content == (EXPECTED / "transactions-by-channel.csv").read_bytes()
+        monthly = http.get("/v1/exports/performance-data/2024-03.json", headers=AUTH)
+        assert monthly.content == (EXPECTED / "make_a_lasting_power_of_attorney_24_03.json").read_bytes()
+        assert monthly.headers["content-disposition"] == (
+            'attachment; filename="make_a_lasting_power_of_attorney_24_03.json"')
         assert http.get("/v1/openapi.json").json() == json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
 
         created = http.post("/v1/feedback", json={"rating": "very-satisfied", "details": "Done in <10 min's>"},
@@ -84,7 +92,7 @@ def test_the_serve_command_runs_the_api(backend):
                 assert process.poll() is None, process.stderr.read().decode()
                 assert time.monotonic() < deadline, "perfdata serve did not start"
                 time.sleep(0.1)
-        assert response.status_code == 200 and len(response.json()["data"]) == 4
+        assert response.status_code == 200 and len(response.json()["data"]) == 10  # every data type
     finally:
         process.terminate()
         process.wait(timeout=10)

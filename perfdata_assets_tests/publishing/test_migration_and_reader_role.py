@@ -1,4 +1,4 @@
-"""Migration 0002: the publication table and view, and on PostgreSQL the perfdata_reader role.
+"""The publication table and view (migrations 0002 and 0004), and on PostgreSQL the perfdata_reader role.
 
 The role is cluster-wide, so these tests never assume it is absent, and the
 login role each test makes to connect as a reader is dropped afterwards.
@@ -13,13 +13,17 @@ from alembic.config import Config
 from sqlalchemy.engine import make_url
 
 from perfdata_assets.db.migrate import MIGRATIONS, current_revision, head_revision
+from perfdata_assets.publishing.published import DATA_TYPES
+from perfdata_assets.publishing.resource import PerformanceData
 from perfdata_assets_tests.publishing.fixtures import seed_publication
 
 postgres_only = pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)],
                                         indirect=True)
 
-READABLE = ["published_kpis", "latest_kpis", "user_satisfaction", "completion_rate", "digital_take_up"]
-DENIED = ["raw_feedback", "lpa_lifecycle_events", "channel_counts", "loaded_days", "alembic_version"]
+READABLE = ["published_kpis", "latest_kpis", "published_kpis_restatements", "user_satisfaction", "completion_rate",
+            "digital_take_up", "service_uptime"]
+DENIED = ["raw_feedback", "lpa_lifecycle_events", "channel_counts", "loaded_days", "uptime_days",
+          "publication_deliveries", "alembic_version"]
 
 
 def migrate(engine: sa.Engine, revision: str, downgrade: bool = False) -> None:
@@ -47,10 +51,15 @@ def reader_engine(backend):
 def test_the_reader_role_sees_the_publication_and_nothing_raw(backend, reader_engine):
     seed_publication(backend)
     with reader_engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM perfdata.published_kpis")).scalar() == 12
-        assert conn.execute(sa.text("SELECT count(*) FROM perfdata.latest_kpis")).scalar() == 4
+        # Three months of the ten data types; the latest month of each.
+        assert conn.execute(sa.text("SELECT count(*) FROM perfdata.published_kpis")).scalar() == 30
+        assert conn.execute(sa.text("SELECT count(*) FROM perfdata.latest_kpis")).scalar() == 10
         for table in READABLE:
             conn.execute(sa.text(f"SELECT * FROM perfdata.{table}")).all()
+    # PerformanceData needs nothing more than the role gives.
+    reader = PerformanceData(perfdata_database_url=reader_engine.url.render_as_string(hide_password=False))
+    assert [v.data_type for v in reader.latest_all()] == list(DATA_TYPES)
+    assert reader.restatements() == []
 
     for table in [f"perfdata.{t}" for t in DENIED] + ["public.feedback", "public.applications"]:
         with reader_engine.connect() as conn, pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
@@ -99,11 +108,13 @@ def test_downgrade_and_upgrade_round_trip(backend):
     assert backend.query("SELECT count(*) FROM perfdata.user_satisfaction") == [(3,)]
 
 
-def test_the_table_refuses_an_unknown_data_type(backend):
+@pytest.mark.parametrize("data_type", ["user-satisfaction", "digital-take-up-percent"])  # the latter renamed
+def test_the_table_refuses_an_unknown_data_type(backend, data_type):
     with backend.dbs.perfdata.connect() as conn, pytest.raises(sa.exc.IntegrityError):
         conn.execute(
             sa.text(
                 "INSERT INTO perfdata.published_kpis (period_start, period, service, data_type, published_at) "
-                "VALUES ('2024-01-01', 'month', 'make-a-lpa', 'user-satisfaction', '2024-02-01 00:00:00+00')"
-            )
+                "VALUES ('2024-01-01', 'month', 'make-a-lpa', :data_type, '2024-02-01 00:00:00+00')"
+            ),
+            {"data_type": data_type},
         )

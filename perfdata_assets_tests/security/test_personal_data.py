@@ -1,5 +1,5 @@
 """Personal data planted in the source never reaches perfdata's tables, exports, logs,
-metadata, the Dagster instance's storage or the API.
+metadata, the Dagster instance's storage, the API or the dashboard.
 
 The whole pipeline runs as a data engineer runs it (`perfdata db upgrade`,
 `perfdata backfill` in a real process, on PostgreSQL, the Dagster instance on
@@ -53,6 +53,12 @@ def channel_counts_csv(path: Path) -> Path:
     return path
 
 
+def uptime_csv(path: Path) -> Path:
+    rows = ["date,observed_minutes,healthy_minutes"] + [f"2024-01-{d:02d},1440,1439" for d in range(1, 32)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
 def found_in(blob: bytes) -> list[str]:
     return [name for name, value in PLANTED.items() if value.encode() in blob or value.lower().encode() in blob]
 
@@ -62,10 +68,12 @@ def test_planted_personal_data_is_found_nowhere(postgres_url, tmp_path):
     home = tmp_path / "perfdata_home"
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LPA_", "PERFDATA_", "SIRIUS_", "DAGSTER_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LPA_", "PERFDATA_", "SIRIUS_", "DAGSTER_", "SERVICE_UPTIME_", "UPTIME_"))}
     env.update(LPA_DATABASE_URL=postgres_url, PERFDATA_HOME=str(home), DAGSTER_HOME=str(dagster_home),
                PERFDATA_START_DATE="2024-01-01", PERFDATA_EXPORT_DIR=str(tmp_path / "exports"),
-               SIRIUS_CHANNEL_COUNTS_CSV=str(channel_counts_csv(tmp_path / "counts.csv")))
+               SIRIUS_CHANNEL_COUNTS_CSV=str(channel_counts_csv(tmp_path / "counts.csv")),
+               SERVICE_UPTIME_CSV=str(uptime_csv(tmp_path / "uptime.csv")))
     logs = b""
     for args in (["db", "upgrade"], ["backfill", "--start", "2024-01-01", "--end", "2024-01-31"], ["kpis"]):
         result = subprocess.run([str(BIN / "perfdata"), *args], env=env, capture_output=True, timeout=300)
@@ -93,11 +101,12 @@ def test_planted_personal_data_is_found_nowhere(postgres_url, tmp_path):
     assert found_in(logs) == []
     assert len([p for p in dagster_home.rglob("*") if p.is_file()]) > 1
 
-    # 5. The API serves nothing of it either.
+    # 5. The API serves nothing of it either, nor the public dashboard beside it.
     client = TestClient(create_app(postgres_url, postgres_url, api_token="t0ken"))
     headers = {"Authorization": "Bearer t0ken"}
     for url in ("/v1/kpis/latest", "/v1/kpis?from=2024-01&to=2024-01", "/v1/kpis/latest?format=csv",
-                "/v1/exports/performance-data/2024-01.json", "/v1/exports/transactions-by-channel.csv"):
+                "/v1/exports/performance-data/2024-01.json", "/v1/exports/transactions-by-channel.csv",
+                "/", "/performance/exports/performance-data/2024-01.json"):
         response = client.get(url, headers=headers)
         assert response.status_code == 200, url
         assert found_in(response.content) == [], url
