@@ -56,11 +56,11 @@ image-test: install
 
 ## make screenshots: docs/dashboard-*.png from the demo's figures (after `make demo`; needs chromium)
 screenshots: install
-	$(BIN)/python -m perfdata_assets_tests.dashboard.screenshot
+	$(BIN)/python -m perfdata_assets_tests.web.dashboard.screenshot
 
 ## make openapi: regenerate the committed OpenAPI document after changing the API
 openapi: install
-	$(BIN)/python -m perfdata_assets.publishing.api
+	$(BIN)/python -m perfdata_assets.web.api
 
 ## make lock: regenerate constraints.txt from the current .venv after a dependency change
 lock: install

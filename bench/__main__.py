@@ -256,7 +256,7 @@ def serve_command(port: int) -> list[str]:
 
     if "serve" in main.commands:
         return [sys.executable, "-m", "perfdata_assets.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    return [sys.executable, "-m", "perfdata_assets.publishing.server", "--host", "127.0.0.1", "--port", str(port)]
+    return [sys.executable, "-m", "perfdata_assets.web.server", "--host", "127.0.0.1", "--port", str(port)]
 
 
 def measure_api(args, env: dict, admin_url: str, databases: list[str], echo) -> tuple[Measurement, dict, str]:

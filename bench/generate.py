@@ -1,6 +1,6 @@
 """A production-sized LPA service database, generated set-based inside PostgreSQL.
 
-The tables come from ``perfdata_assets.db.lpa_source`` (same columns, types,
+The tables come from ``perfdata_assets.sources.lpa.tables`` (same columns, types,
 primary keys and indexes as the service). Rows are made by
 ``INSERT … SELECT … generate_series`` in a few statements, the secondary
 indexes built afterwards, then ``VACUUM (FREEZE, ANALYZE)`` so that no measured
@@ -24,7 +24,7 @@ What makes it production-like:
   a number, empty, missing), HTML-escaped text as the service stores it.
 
 Sirius channel counts are not stored: the measured steps ask the Sirius stub
-(``perfdata_assets.sirius.stub.SiriusStub``) for them over loopback.
+(``perfdata_assets.devtools.sirius_stub.SiriusStub``) for them over loopback.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 
-from perfdata_assets.db.lpa_source import applications, feedback, metadata
+from perfdata_assets.sources.lpa.tables import applications, feedback, metadata
 
 GENERATOR_VERSION = 3
 MARKER = "perfdata_bench_marker"

@@ -27,7 +27,7 @@ VALID_RATINGS = ("very-dissatisfied", "dissatisfied", "neither-satisfied-or-diss
 @contextlib.contextmanager
 def sirius_stub(last_day: dt.date):
     """The Sirius stub in this process, on loopback, checking signatures; SIRIUS_BASE_URL points at it."""
-    from perfdata_assets.sirius.stub import signing_stub_for_this_process
+    from perfdata_assets.devtools.sirius_stub import signing_stub_for_this_process
 
     with signing_stub_for_this_process(STUB_AWS, complete_through=last_day) as stub:
         yield stub
@@ -90,7 +90,7 @@ def _keep_dagster_connections_unpooled() -> None:
 def nightly(args: dict) -> dict:
     """What the schedules launch: the two nightly jobs over the last 3 days, then the monthly job for the month."""
     with sirius_stub(_day(args["last"])):
-        from perfdata_assets.backfill import range_tags
+        from perfdata_assets.calendar import range_tags
         from perfdata_assets.definitions import defs
         from perfdata_assets.instance import get_instance
 
@@ -122,9 +122,9 @@ def naive_dagster(args: dict) -> dict:
         import dagster as dg
 
         from perfdata_assets.backfill import _assets_by_partitions
+        from perfdata_assets.calendar import daily_partitions, monthly_partitions
         from perfdata_assets.definitions import defs
         from perfdata_assets.instance import get_instance
-        from perfdata_assets.partitions import daily_partitions, monthly_partitions
 
         instance = get_instance()
         everything = list(defs.assets or []) + list(defs.asset_checks or [])
@@ -249,7 +249,7 @@ def _window(args: dict) -> dict:
 
 def fetch_channel_counts(first: dt.date, last: dt.date):
     """The Sirius counts through perfdata's own client (signed requests, 92-day ranges, validation)."""
-    from perfdata_assets.sirius.client import SiriusClient
+    from perfdata_assets.sources.sirius.client import SiriusClient
 
     return SiriusClient(base_url=os.environ["SIRIUS_BASE_URL"]).fetch_channel_counts(first, last)
 

@@ -1,4 +1,8 @@
-"""perfdata: the Make a Lasting Power of Attorney service's performance data, as Dagster assets."""
+"""perfdata: the Make a Lasting Power of Attorney service's performance data, as Dagster assets.
+
+Layers, each importing only those below it (pyproject.toml's import contract):
+cli > devtools > definitions/schedules/backfill > web > publishing > kpis > sources > db > calendar > config.
+"""
 
 import warnings
 

@@ -14,12 +14,8 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from perfdata_assets.calendar import LONDON, DayWindow, daily_partitions, monthly_partitions, range_tags
 from perfdata_assets.configured import skipped_sources
-from perfdata_assets.db.engines import LONDON
-from perfdata_assets.partitions import DayWindow, daily_partitions, monthly_partitions
-
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 
 
 class BackfillError(Exception):
@@ -32,10 +28,6 @@ class BackfillRun:
     first: str
     last: str
     run_id: str
-
-
-def range_tags(first: str, last: str) -> dict[str, str]:
-    return {RANGE_START: first, RANGE_END: last}
 
 
 def _assets_by_partitions(defs: dg.Definitions, partitions_def) -> list[dg.AssetKey]:
@@ -135,3 +127,15 @@ def _failure_text(event) -> str:
     if data.user_failure_data and data.user_failure_data.description:
         return data.user_failure_data.description
     return data.error.message.strip().splitlines()[-1] if data.error else "failed"
+
+
+def run_backfill(start: dt.date, end: dt.date, select: list[str] | None = None, echo=print) -> list[BackfillRun]:
+    """`perfdata backfill`: the code location's definitions, on the CLI's tuned Dagster instance."""
+    from perfdata_assets.definitions import defs
+    from perfdata_assets.instance import backfill_instance
+
+    with backfill_instance() as instance:
+        runs = backfill(defs, start, end, instance, echo=echo, select=select)
+    for run in runs:
+        echo(f"  {run.what} run {run.run_id} succeeded ({run.first} .. {run.last})")
+    return runs

@@ -14,8 +14,8 @@ import click
 import sqlalchemy as sa
 
 from perfdata_assets.config import ConfigError, database_urls, perfdata_home
-from perfdata_assets.publishing.server import serve_command
-from perfdata_assets.sirius.stub import sirius_stub
+from perfdata_assets.devtools.sirius_stub import sirius_stub
+from perfdata_assets.web.server import serve_command
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -96,18 +96,9 @@ def backfill(start: dt.date, end: dt.date, select: str | None) -> None:
     names = [n.strip() for n in select.split(",") if n.strip()] if select is not None else None
     if select is not None and not names:
         fail("--select needs at least one asset name")
-    run_backfill(start, end, names)
+    from perfdata_assets.backfill import run_backfill
 
-
-def run_backfill(start: dt.date, end: dt.date, select: list[str] | None = None) -> None:
-    from perfdata_assets.backfill import backfill as do_backfill
-    from perfdata_assets.definitions import defs
-    from perfdata_assets.instance import backfill_instance
-
-    with backfill_instance() as instance:
-        runs = do_backfill(defs, start, end, instance, echo=click.echo, select=select)
-    for run in runs:
-        click.echo(f"  {run.what} run {run.run_id} succeeded ({run.first} .. {run.last})")
+    run_backfill(start, end, names, echo=click.echo)
 
 
 @main.command()
@@ -116,7 +107,7 @@ def run_backfill(start: dt.date, end: dt.date, select: list[str] | None = None) 
 @click.option("--csv", "as_csv", is_flag=True, help="CSV instead of a table")
 def kpis(months: int, as_json: bool, as_csv: bool) -> None:
     """The latest published figures, month by month."""
-    from perfdata_assets.kpis.report import latest_months
+    from perfdata_assets.kpis.report import latest_months, render_table
 
     urls = database_urls()
     rows = latest_months(urls, months)
@@ -140,27 +131,12 @@ def _json_default(value: object) -> object:
     raise TypeError(type(value))
 
 
-def render_table(rows: list[dict]) -> str:
-    if not rows:
-        return "no published months yet: run `perfdata backfill` (or `perfdata demo`)"
-    headers = list(rows[0])
-
-    def cell(v: object) -> str:
-        return "–" if v is None else (f"{v:.2f}" if isinstance(v, Decimal) else str(v))
-
-    cells = [[cell(r[h]) for h in headers] for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    line = "  ".join(h.rjust(w) for h, w in zip(headers, widths))
-    body = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
-    return "\n".join([line, "  ".join("-" * w for w in widths), *body])
-
-
 @main.command()
 @click.option("--months", default=12, show_default=True, help="complete months of history to generate and publish")
 @click.option("--seed", "seed_value", default=2024, show_default=True, help="random seed for the synthetic data")
 def demo(months: int, seed_value: int) -> None:
     """Generate a synthetic LPA database in the embedded SQLite default, backfill it, print the KPIs."""
-    from perfdata_assets.demo.run import run_demo
+    from perfdata_assets.devtools.demo import run_demo
 
     if os.environ.get("LPA_DATABASE_URL") or os.environ.get("PERFDATA_DATABASE_URL"):
         fail("perfdata demo writes only the embedded SQLite default under "

@@ -2,19 +2,19 @@
 
 import dagster as dg
 
-from perfdata_assets.delivery.assets import opg_publication_delivery, publication_bucket_from_env
+from perfdata_assets.db.resource import database_resource_from_env
 from perfdata_assets.kpis.assets import completion_rate, digital_take_up, service_uptime, user_satisfaction
 from perfdata_assets.kpis.checks import kpi_checks
-from perfdata_assets.lpa.assets import lpa_lifecycle_events, raw_feedback
 from perfdata_assets.publishing.assets import performance_data_exports, published_kpis
 from perfdata_assets.publishing.checks import publication_checks
+from perfdata_assets.publishing.delivery import opg_publication_delivery, publication_bucket_from_env
 from perfdata_assets.publishing.resource import export_directory_from_env
 from perfdata_assets.publishing.sensors import perfdata_run_failure_webhook, published_kpis_webhook
 from perfdata_assets.publishing.webhooks import webhooks_from_env
-from perfdata_assets.resources import database_resource_from_env
 from perfdata_assets.schedules import jobs, schedules
-from perfdata_assets.sirius.assets import channel_counts_source_from_env, sirius_channel_counts
-from perfdata_assets.uptime.assets import health_check_uptime, uptime_checks, uptime_source_from_env
+from perfdata_assets.sources.lpa.assets import lpa_lifecycle_events, raw_feedback
+from perfdata_assets.sources.sirius.assets import channel_counts_source_from_env, sirius_channel_counts
+from perfdata_assets.sources.uptime.assets import health_check_uptime, uptime_checks, uptime_source_from_env
 
 defs = dg.Definitions(
     assets=[

@@ -11,16 +11,14 @@ import datetime as dt
 
 import dagster as dg
 
-from perfdata_assets.backfill import range_tags
-from perfdata_assets.db.engines import LONDON
+from perfdata_assets.calendar import LONDON, START_DATE, TIMEZONE, daily_partitions, monthly_partitions, range_tags
 from perfdata_assets.configured import skipped_asset_names
-from perfdata_assets.delivery.assets import opg_publication_delivery
 from perfdata_assets.kpis.assets import completion_rate, digital_take_up, service_uptime, user_satisfaction
-from perfdata_assets.lpa.assets import lpa_lifecycle_events, raw_feedback
 from perfdata_assets.publishing.assets import performance_data_exports, published_kpis
-from perfdata_assets.partitions import START_DATE, TIMEZONE, daily_partitions, monthly_partitions
-from perfdata_assets.sirius.assets import sirius_channel_counts
-from perfdata_assets.uptime.assets import health_check_uptime
+from perfdata_assets.publishing.delivery import opg_publication_delivery
+from perfdata_assets.sources.lpa.assets import lpa_lifecycle_events, raw_feedback
+from perfdata_assets.sources.sirius.assets import sirius_channel_counts
+from perfdata_assets.sources.uptime.assets import health_check_uptime
 
 # Sources change late (an LPA created just before midnight is saved a little
 # after; Sirius finalises a day's receipts a day or two later), so each night
@@ -47,9 +45,9 @@ def monthly_assets(skipped: set[str]) -> list[dg.AssetsDefinition]:
 
 def _skipped_here() -> set[str]:
     """What this deployment's environment leaves unconfigured (the resources definitions.py builds)."""
-    from perfdata_assets.delivery.assets import publication_bucket_from_env
-    from perfdata_assets.sirius.assets import channel_counts_source_from_env
-    from perfdata_assets.uptime.assets import uptime_source_from_env
+    from perfdata_assets.publishing.delivery import publication_bucket_from_env
+    from perfdata_assets.sources.sirius.assets import channel_counts_source_from_env
+    from perfdata_assets.sources.uptime.assets import uptime_source_from_env
 
     return skipped_asset_names({
         "channel_counts_source": channel_counts_source_from_env(),

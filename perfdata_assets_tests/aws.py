@@ -4,7 +4,7 @@ reverse proxy in front of it, and the environment that points boto3's default ch
 Nothing here mocks boto3: every call goes over HTTP to 127.0.0.1, through botocore's
 own signing, retries, credential chain and parsers.
 
-    from perfdata_assets_tests.aws import FaultProxy, aws_env, moto_server  # noqa: F401 (fixture)
+    from perfdata_assets_tests.aws import FaultProxy, aws_env  # moto_server: a fixture for every test
 
     def test_something(moto_server, monkeypatch):
         with FaultProxy(moto_server.url) as proxy:

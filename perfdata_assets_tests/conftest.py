@@ -16,10 +16,13 @@ import pytest
 import sqlalchemy as sa
 
 from perfdata_assets.db import engines
-from perfdata_assets.db.lpa_source import create_source_tables
 from perfdata_assets.db.migrate import upgrade
-from perfdata_assets.resources import PerfdataDatabase
+from perfdata_assets.db.resource import PerfdataDatabase
+from perfdata_assets.sources.lpa.tables import create_source_tables
 from perfdata_assets_tests.support import SourceRows
+
+# moto_server and the other AWS stand-ins (perfdata_assets_tests/aws.py), for every test.
+pytest_plugins = ["perfdata_assets_tests.aws"]
 
 ADMIN_URL = os.environ.get("PERFDATA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

@@ -13,7 +13,7 @@ import dagster as dg
 import sqlalchemy as sa
 import uvicorn
 
-from perfdata_assets.db.lpa_source import applications, feedback
+from perfdata_assets.sources.lpa.tables import applications, feedback
 
 LONDON = ZoneInfo("Europe/London")
 UTC = dt.timezone.utc

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from perfdata_assets.db import engines
-from perfdata_assets.db.lpa_source import create_source_tables
+from perfdata_assets.sources.lpa.tables import create_source_tables
 from perfdata_assets_tests.support import SourceRows, london, utc
 
 BIN = Path(sys.executable).parent
@@ -187,7 +187,7 @@ def test_with_only_the_lpa_database_dagster_asset_materialize_publishes_too(post
 
 def test_dagster_materialize_against_a_sirius_that_throttles_and_fails_first(postgres_url, tmp_path):
     """The issue's acceptance: any server following the contract, 503 and 429 before 200."""
-    from perfdata_assets.sirius.stub import SiriusStub, synthetic_channel_counts
+    from perfdata_assets.devtools.sirius_stub import SiriusStub, synthetic_channel_counts
 
     seed(postgres_url)
     with SiriusStub(seed=11, complete_through=dt.date(2024, 3, 31), throttle_first=1, fail_first=2, retry_after=1,
@@ -229,7 +229,7 @@ def test_perfdata_backfill_on_a_postgres_instance_marks_a_failed_runs_partitions
     still sees every partition: materialised, or failed when the run failed (planned one by one)."""
     import dagster as dg
 
-    from perfdata_assets.partitions import daily_partitions
+    from perfdata_assets.calendar import daily_partitions
 
     seed(postgres_url)
     january = tmp_path / "january.csv"

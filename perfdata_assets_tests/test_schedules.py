@@ -4,7 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from perfdata_assets.db.engines import LONDON
+from perfdata_assets.calendar import LONDON
 from perfdata_assets.definitions import defs
 from perfdata_assets.schedules import (
     LOOKBACK_DAYS,

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 
 from perfdata_assets.db import engines
 from perfdata_assets.db.grants import runtime_grants
-from perfdata_assets.lpa.assets import lpa_lifecycle_events, raw_feedback
-from perfdata_assets.resources import PerfdataDatabase
+from perfdata_assets.db.resource import PerfdataDatabase
+from perfdata_assets.sources.lpa.assets import lpa_lifecycle_events, raw_feedback
 from perfdata_assets_tests.conftest import _make_backend
 from perfdata_assets_tests.support import london, materialize
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.postgres
 
 def test_the_separate_lpa_connection_is_read_only_with_timeouts(postgres_url, tmp_path):
     backend = _make_backend("split", lpa_url=postgres_url, perfdata_url=f"sqlite:///{tmp_path / 'p.sqlite'}")
-    with backend.dbs.lpa.connect() as conn:
+    with backend.dbs.lpa_source.connect() as conn:
         settings = {s: conn.exec_driver_sql(f"SHOW {s}").scalar() for s in
                     ("default_transaction_read_only", "statement_timeout", "lock_timeout",
                      "client_connection_check_interval")}

@@ -16,13 +16,13 @@ import datetime as dt
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
+from perfdata_assets.calendar import LONDON
+
 SCHEMA = "perfdata"
-LONDON = ZoneInfo("Europe/London")
 
 # Milliseconds. A backfill of five years is one statement of a few minutes at
 # most (see bench/RESULTS.md); anything far beyond that is a fault, not work.
@@ -43,10 +43,11 @@ MAX_OVERFLOW = 2
 
 @dataclass(frozen=True)
 class Databases:
-    """The perfdata engine, the LPA (source) engine, and whether one query can read both."""
+    """The perfdata engine (schema ``perfdata``: reads and writes), the LPA service's engine
+    (read only: ``feedback`` and ``applications``), and whether one query can read both."""
 
     perfdata: Engine
-    lpa: Engine
+    lpa_source: Engine
     same_database: bool
 
     @property
@@ -160,13 +161,13 @@ def databases(perfdata_url: str, lpa_url: str) -> Databases:
         attach = sqlite_perfdata_file(perf, lpa)
         if lpa.get_backend_name() == "sqlite":
             work = _make_engine(lpa, attach=attach)
-            return Databases(perfdata=work, lpa=work, same_database=True)
+            return Databases(perfdata=work, lpa_source=work, same_database=True)
         work = _make_engine(make_url("sqlite://"), attach=attach)
-        return Databases(perfdata=work, lpa=_make_engine(lpa, read_only=True), same_database=False)
+        return Databases(perfdata=work, lpa_source=_make_engine(lpa, read_only=True), same_database=False)
     engine = _make_engine(perf)
     if _same_server_database(perf, lpa):
-        return Databases(perfdata=engine, lpa=engine, same_database=True)
-    return Databases(perfdata=engine, lpa=_make_engine(lpa, read_only=True), same_database=False)
+        return Databases(perfdata=engine, lpa_source=engine, same_database=True)
+    return Databases(perfdata=engine, lpa_source=_make_engine(lpa, read_only=True), same_database=False)
 
 
 def lpa_write_engine(lpa_url: str) -> Engine:

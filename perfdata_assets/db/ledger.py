@@ -11,8 +11,8 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from perfdata_assets.calendar import DayWindow
 from perfdata_assets.db.types import UTCDateTime
-from perfdata_assets.partitions import DayWindow
 
 _record = sa.text(
     """

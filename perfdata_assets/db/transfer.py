@@ -79,8 +79,8 @@ def merge_window(
     insert = sa.text(
         f"INSERT INTO {staging} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
     )
-    source_dialect = Dialect(dbs.lpa.dialect.name)
-    with dbs.lpa.connect() as source_conn:
+    source_dialect = Dialect(dbs.lpa_source.dialect.name)
+    with dbs.lpa_source.connect() as source_conn:
         result = source_conn.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
             sa.text(extraction.render(source_dialect)), _bind(source_dialect, params)
         )

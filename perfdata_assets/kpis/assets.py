@@ -13,11 +13,11 @@ from decimal import Decimal
 import dagster as dg
 import sqlalchemy as sa
 
+from perfdata_assets.calendar import DayWindow, monthly_partitions
 from perfdata_assets.db.ledger import describe_days, missing_days
 from perfdata_assets.db.locks import lock_table_for_replace
+from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.kpis import sql
-from perfdata_assets.partitions import DayWindow, monthly_partitions
-from perfdata_assets.resources import PerfdataDatabase
 
 OWNERS = ["team:opg-perfdata"]
 

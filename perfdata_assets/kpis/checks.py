@@ -3,11 +3,11 @@
 import dagster as dg
 import sqlalchemy as sa
 
+from perfdata_assets.calendar import DayWindow, next_month
 from perfdata_assets.db.ledger import describe_days, missing_days
+from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.kpis.assets import COMPLETION_RATE, DIGITAL_TAKE_UP, SERVICE_UPTIME, USER_SATISFACTION, Kpi
 from perfdata_assets.kpis.sql import LOADED_DAYS_BY_MONTH, with_months
-from perfdata_assets.partitions import DayWindow, next_month
-from perfdata_assets.resources import PerfdataDatabase
 
 
 def _rows(database: PerfdataDatabase, query: str) -> list[sa.Row]:

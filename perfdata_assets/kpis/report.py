@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import sqlalchemy as sa
 
 from perfdata_assets.config import DatabaseUrls
@@ -37,3 +39,18 @@ def latest_months(urls: DatabaseUrls, limit: int) -> list[dict]:
     query = sa.text(LATEST_MONTHS).columns(month=sa.Date, **{p: sa.Numeric(8, 2) for p in PERCENTS})
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(query, {"limit": limit}).mappings()]
+
+
+def render_table(rows: list[dict]) -> str:
+    if not rows:
+        return "no published months yet: run `perfdata backfill` (or `perfdata demo`)"
+    headers = list(rows[0])
+
+    def cell(v: object) -> str:
+        return "–" if v is None else (f"{v:.2f}" if isinstance(v, Decimal) else str(v))
+
+    cells = [[cell(r[h]) for h in headers] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    line = "  ".join(h.rjust(w) for h, w in zip(headers, widths))
+    body = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    return "\n".join([line, "  ".join("-" * w for w in widths), *body])

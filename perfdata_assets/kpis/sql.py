@@ -18,8 +18,8 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from perfdata_assets.calendar import next_month
 from perfdata_assets.db.dialect import percent
-from perfdata_assets.partitions import next_month
 
 
 def with_months(query: str, months: list[dt.date]) -> sa.TextClause:

@@ -1,12 +1,13 @@
-"""The publication: perfdata.published_kpis, its exports, the HTTP API and notifications.
+"""The publication: perfdata.published_kpis, its files, their delivery to OPG, notifications.
 
 - ``sql``: the publication's SQL, the one place a published row is defined.
 - ``published``: the published values as Python reads them (data types, queries).
-- ``assets``: the ``published_kpis`` and ``performance_data_exports`` assets.
-- ``resource``: ``PerformanceData`` (typed reads) and ``ExportDirectory``.
+- ``assets``: the ``published_kpis`` and ``performance_data_exports`` assets; ``checks``:
+  the blocking OPG contract check (rules in ``opg_validation``).
+- ``resource``: ``PerformanceData``, the read model every reader uses, and ``ExportDirectory``.
 - ``exports`` / ``atomic``: the OPG JSON and GOV.UK CSV formats, and writing files safely.
-- ``api`` / ``errors`` / ``feedback`` / ``ratelimit``: the HTTP API, its OPG error
-  shape, the feedback form's intake and its per-client rate limit.
-- ``server``: ``serve()`` and the ``serve`` command.
+- ``delivery`` / ``s3``: the file in OPG's bucket, once and on time.
 - ``webhooks`` / ``sensors``: notifications when a month is published or a run fails.
+
+May import: kpis, db, calendar, config.
 """

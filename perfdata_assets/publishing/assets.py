@@ -7,10 +7,11 @@ from decimal import Decimal
 import dagster as dg
 import sqlalchemy as sa
 
+from perfdata_assets.calendar import DayWindow, monthly_partitions
 from perfdata_assets.db.locks import lock_table_for_replace
+from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.db.types import UTCDateTime
 from perfdata_assets.kpis.sql import with_months
-from perfdata_assets.partitions import DayWindow, monthly_partitions
 from perfdata_assets.publishing import exports, published, sql
 from perfdata_assets.publishing.atomic import ExportError
 from perfdata_assets.publishing.published import (
@@ -22,7 +23,6 @@ from perfdata_assets.publishing.published import (
     Restatement,
 )
 from perfdata_assets.publishing.resource import ExportDirectory
-from perfdata_assets.resources import PerfdataDatabase
 
 OWNERS = ["team:opg-perfdata"]
 KPI_ASSETS = ("user_satisfaction", "completion_rate", "digital_take_up", "service_uptime")

@@ -9,9 +9,9 @@ import json
 
 import dagster as dg
 
+from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.publishing import exports, published
 from perfdata_assets.publishing.opg_validation import check_publication_file, validate_records
-from perfdata_assets.resources import PerfdataDatabase
 
 MAX_PROBLEMS_SHOWN = 20
 

@@ -7,13 +7,14 @@ error or tick message ever shows more of it than its scheme and host.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import dagster as dg
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from perfdata_assets.config import ConfigError
 
@@ -61,26 +62,35 @@ class WebhookNotifier(dg.ConfigurableResource):
     def url_list(self) -> list[str]:
         return parse_urls(self.urls)
 
+    def _session(self) -> requests.Session:
+        """A session whose POSTs urllib3 retries on RETRY_STATUSES and failed connections,
+        waiting backoff_seconds, then double, between attempts (Retry-After honoured)."""
+        retry = Retry(
+            total=max(1, self.attempts) - 1,
+            backoff_factor=self.backoff_seconds,
+            status_forcelist=sorted(RETRY_STATUSES),
+            allowed_methods=frozenset({"POST"}),
+            raise_on_status=False,  # the last answer is reported, not an exception
+            respect_retry_after_header=True,
+        )
+        session = requests.Session()
+        session.mount("http://", HTTPAdapter(max_retries=retry))
+        session.mount("https://", HTTPAdapter(max_retries=retry))
+        return session
+
     def _deliver(self, session: requests.Session, url: str, payload: dict) -> Delivery:
-        error = "not attempted"
-        for attempt in range(max(1, self.attempts)):
-            if attempt:
-                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
-            try:
-                response = session.post(url, json=payload, timeout=self.timeout_seconds, allow_redirects=False)
-            except requests.RequestException as exc:
-                error = type(exc).__name__
-                continue
-            if 200 <= response.status_code < 300:
-                return Delivery(url, None)
-            error = f"HTTP {response.status_code}"
-            if response.status_code not in RETRY_STATUSES:
-                break  # the receiver refuses this payload: trying again will not help
-        return Delivery(url, error)
+        try:
+            response = session.post(url, json=payload, timeout=self.timeout_seconds, allow_redirects=False)
+        except requests.RequestException as exc:
+            # urllib3 has retried already; name the failure's kind, never the URL.
+            return Delivery(url, "ConnectionError" if isinstance(exc, requests.ConnectionError) else type(exc).__name__)
+        if 200 <= response.status_code < 300:
+            return Delivery(url, None)
+        return Delivery(url, f"HTTP {response.status_code}")
 
     def post(self, payload: dict, skip: Collection[str] = ()) -> list[Delivery]:
         """POST the payload to every URL not in ``skip``; one Delivery per URL."""
-        with requests.Session() as session:
+        with self._session() as session:
             return [
                 Delivery(url, "skipped: failed earlier in this tick") if url in skip
                 else self._deliver(session, url, payload)

@@ -7,7 +7,7 @@ import pytest
 
 from perfdata_assets.db import engines
 from perfdata_assets.kpis.assets import completion_rate, user_satisfaction
-from perfdata_assets.lpa.assets import lpa_lifecycle_events, raw_feedback
+from perfdata_assets.sources.lpa.assets import lpa_lifecycle_events, raw_feedback
 from perfdata_assets_tests.conftest import _make_backend
 from perfdata_assets_tests.kpis.test_user_satisfaction_and_completion import (
     EXPECTED_COMPLETION,

@@ -10,7 +10,7 @@ import pytest
 
 from perfdata_assets.kpis import assets as kpi_assets
 from perfdata_assets.kpis.assets import completion_rate, user_satisfaction
-from perfdata_assets.lpa.assets import lpa_lifecycle_events, raw_feedback
+from perfdata_assets.sources.lpa.assets import lpa_lifecycle_events, raw_feedback
 from perfdata_assets_tests.support import london, materialize, utc
 
 D = Decimal

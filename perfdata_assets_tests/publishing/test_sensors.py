@@ -6,8 +6,8 @@ import dagster as dg
 import pytest
 
 from perfdata_assets.config import ConfigError
-from perfdata_assets.delivery.assets import PublicationBucket, opg_publication_delivery
 from perfdata_assets.publishing.assets import published_kpis
+from perfdata_assets.publishing.delivery import PublicationBucket, opg_publication_delivery
 from perfdata_assets.publishing.sensors import (
     NOT_CONFIGURED,
     perfdata_run_failure_webhook,
@@ -16,8 +16,8 @@ from perfdata_assets.publishing.sensors import (
 )
 from perfdata_assets.publishing.webhooks import WebhookNotifier, parse_urls, redact, webhooks_from_env
 from perfdata_assets_tests.publishing.fixtures import seed_kpis
-from perfdata_assets_tests.webhook_receiver import Receiver, notifier
 from perfdata_assets_tests.support import materialize
+from perfdata_assets_tests.webhook_receiver import Receiver, notifier
 
 
 @contextlib.contextmanager

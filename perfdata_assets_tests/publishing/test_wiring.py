@@ -2,12 +2,12 @@
 
 import dagster as dg
 
+from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.kpis.assets import completion_rate, digital_take_up, service_uptime, user_satisfaction
 from perfdata_assets.publishing.assets import performance_data_exports, published_kpis
 from perfdata_assets.publishing.resource import ExportDirectory, PerformanceData
 from perfdata_assets.publishing.sensors import perfdata_run_failure_webhook, published_kpis_webhook
 from perfdata_assets.publishing.webhooks import WebhookNotifier
-from perfdata_assets.resources import PerfdataDatabase
 
 
 def test_the_publishing_definitions_load(tmp_path):

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from perfdata_assets.db.lpa_source import applications, feedback
-from perfdata_assets.lpa.sql import VALID_RATINGS
+from perfdata_assets.sources.lpa.sql import VALID_RATINGS
+from perfdata_assets.sources.lpa.tables import applications, feedback
 from perfdata_assets_tests.support import wait_for_activity
 
 BIN = Path(sys.executable).parent
@@ -279,14 +279,14 @@ def definitions(url: str, csv: Path, export_dir: Path):
     """perfdata's assets and checks over one PostgreSQL database, Sirius counts from a CSV."""
     import dagster as dg
 
+    from perfdata_assets.db.resource import PerfdataDatabase
     from perfdata_assets.kpis.assets import completion_rate, digital_take_up, user_satisfaction
     from perfdata_assets.kpis.checks import kpi_checks
-    from perfdata_assets.lpa.assets import lpa_lifecycle_events, raw_feedback
     from perfdata_assets.publishing.assets import performance_data_exports, published_kpis
     from perfdata_assets.publishing.resource import ExportDirectory
-    from perfdata_assets.resources import PerfdataDatabase
     from perfdata_assets.schedules import jobs
-    from perfdata_assets.sirius.assets import ChannelCountsSource, sirius_channel_counts
+    from perfdata_assets.sources.lpa.assets import lpa_lifecycle_events, raw_feedback
+    from perfdata_assets.sources.sirius.assets import ChannelCountsSource, sirius_channel_counts
 
     return dg.Definitions(
         assets=[raw_feedback, lpa_lifecycle_events, sirius_channel_counts, user_satisfaction, completion_rate,

@@ -17,13 +17,12 @@ import datetime as dt
 import json
 from decimal import Decimal
 
-import pytest
 import sqlalchemy as sa
 
 from perfdata_assets.kpis.assets import completion_rate, user_satisfaction
-from perfdata_assets.lpa import anomalies
-from perfdata_assets.lpa.assets import lpa_lifecycle_events, raw_feedback
-from perfdata_assets.lpa.sql import VALID_RATINGS
+from perfdata_assets.sources.lpa import anomalies
+from perfdata_assets.sources.lpa.assets import lpa_lifecycle_events, raw_feedback
+from perfdata_assets.sources.lpa.sql import VALID_RATINGS
 from perfdata_assets_tests.support import materialize, utc
 
 D = Decimal
@@ -184,7 +183,7 @@ def test_anomaly_counts_are_one_query_and_bounded_to_the_window(backend):
     seed_feedback(backend.source)
     seed_applications(backend.source)
     april = (utc("2024-04-01 00:00"), utc("2024-05-01 00:00"))
-    with backend.dbs.lpa.connect() as conn:
+    with backend.dbs.lpa_source.connect() as conn:
         assert anomalies.feedback_anomalies(conn, *april) == dict.fromkeys(anomalies.FEEDBACK_COUNTS, 0)
         assert anomalies.application_anomalies(conn, *april) == dict.fromkeys(anomalies.APPLICATION_COUNTS, 0)
         march_window = (utc("2024-03-01 00:00"), utc("2024-04-01 00:00"))

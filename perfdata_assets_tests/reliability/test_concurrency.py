@@ -19,7 +19,7 @@ import time
 import dagster as dg
 import pytest
 
-from perfdata_assets.db.engines import LONDON
+from perfdata_assets.calendar import LONDON
 from perfdata_assets.schedules import lpa_history_nightly
 from perfdata_assets_tests.reliability import support
 from perfdata_assets_tests.reliability.support import FIRST, LAST, Hold

@@ -21,14 +21,14 @@ import pytest
 import sqlalchemy as sa
 
 from perfdata_assets.db import engines
-from perfdata_assets.db.lpa_source import create_source_tables
 from perfdata_assets.db.migrate import upgrade
+from perfdata_assets.db.resource import PerfdataDatabase
+from perfdata_assets.devtools.sirius_stub import SiriusStub
 from perfdata_assets.kpis.assets import digital_take_up
-from perfdata_assets.lpa.assets import lpa_lifecycle_events, raw_feedback
-from perfdata_assets.resources import PerfdataDatabase
-from perfdata_assets.sirius.assets import ChannelCountsSource, sirius_channel_counts
-from perfdata_assets.sirius.client import SiriusClient
-from perfdata_assets.sirius.stub import SiriusStub
+from perfdata_assets.sources.lpa.assets import lpa_lifecycle_events, raw_feedback
+from perfdata_assets.sources.lpa.tables import create_source_tables
+from perfdata_assets.sources.sirius.assets import ChannelCountsSource, sirius_channel_counts
+from perfdata_assets.sources.sirius.client import SiriusClient
 from perfdata_assets_tests.reliability import support
 from perfdata_assets_tests.reliability.support import BIN, Hold
 from perfdata_assets_tests.support import range_tags

@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from perfdata_assets.db import engines
-from perfdata_assets.publishing.api import MAX_FEEDBACK_BYTES
-from perfdata_assets.publishing.feedback import MAX_DETAILS, RATINGS, parse_feedback
+from perfdata_assets.web.api import MAX_FEEDBACK_BYTES
+from perfdata_assets.web.feedback import MAX_DETAILS, RATINGS, parse_feedback
 from perfdata_assets_tests.conftest import ADMIN_URL, _make_backend, _postgres_admin
 from perfdata_assets_tests.publishing.fixtures import MONTHS, seed_publication
 from perfdata_assets_tests.reliability import support

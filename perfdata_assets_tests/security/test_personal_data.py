@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from perfdata_assets.db import engines
-from perfdata_assets.db.lpa_source import create_source_tables
-from perfdata_assets.publishing.api import create_app
+from perfdata_assets.sources.lpa.tables import create_source_tables
+from perfdata_assets.web.api import create_app
 from perfdata_assets_tests.support import SourceRows, london
 
 pytestmark = pytest.mark.postgres

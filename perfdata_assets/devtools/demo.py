@@ -1,0 +1,91 @@
+"""`perfdata demo`: a synthetic LPA database, every source on loopback, a full backfill, the KPIs.
+
+The sources run as in production, only pointed at stand-ins on 127.0.0.1: the
+Sirius stub (signatures checked), CloudWatch and S3 from moto's server. So the
+demo materialises every asset, delivery to "OPG's bucket" included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from sqlalchemy.engine import make_url
+
+from perfdata_assets.calendar import LONDON
+from perfdata_assets.config import default_sqlite_urls, perfdata_home
+from perfdata_assets.db.engines import databases, lpa_write_engine, sqlite_perfdata_file
+from perfdata_assets.db.migrate import upgrade
+from perfdata_assets.devtools.lpa_seed import seed
+
+# Demo credentials for the stub's signature check: not secrets, never used against AWS.
+DEMO_AWS = {"AWS_ACCESS_KEY_ID": "AKIDPERFDATADEMO", "AWS_SECRET_ACCESS_KEY": "perfdata-demo-not-a-secret"}
+
+
+def demo_window(months: int, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The last `months` complete months before today's month."""
+    first = today.replace(day=1)
+    for _ in range(months):
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    last = today.replace(day=1) - dt.timedelta(days=1)
+    return first, last
+
+
+def reset_demo_files() -> None:
+    urls = default_sqlite_urls()
+    for path in (make_url(urls.lpa).database, str(sqlite_perfdata_file(make_url(urls.perfdata), make_url(urls.lpa)))):
+        if path and os.path.exists(path):
+            os.remove(path)
+    databases.cache_clear()
+
+
+# A made-up Route 53 health check id (ids are UUIDs): the demo CloudWatch holds its data.
+DEMO_HEALTH_CHECK_ID = "0d5e1a2b-7c3d-4e5f-8a9b-0c1d2e3f4a5b"
+
+
+def run_demo(months: int, seed_value: int, echo=print) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("moto") is None:
+        from perfdata_assets.config import ConfigError
+
+        raise ConfigError("perfdata demo runs CloudWatch and S3 stand-ins from moto, which this install lacks: "
+                          "use `make demo`, or pip install 'perfdata[test]'")
+    from perfdata_assets.devtools.bucket_stub import bucket_keys, bucket_stub_for_this_process
+    from perfdata_assets.devtools.cloudwatch_stub import cloudwatch_stub_for_this_process
+    from perfdata_assets.devtools.sirius_stub import signing_stub_for_this_process
+
+    today = dt.datetime.now(LONDON).date()
+    first, last = demo_window(months, today)
+    reset_demo_files()
+    urls = default_sqlite_urls()
+    echo(f"seeding a synthetic LPA database ({first} .. {last}) into {make_url(urls.lpa).database}")
+    summary = seed(lpa_write_engine(urls.lpa), first, last, seed_value)
+    echo(f"  {summary.lpas} LPAs ({summary.deleted} deleted), {summary.feedback} feedback forms")
+    before, after = upgrade(databases(urls.perfdata, urls.lpa).perfdata)
+    echo(f"perfdata schema: {before or 'empty'} -> {after}")
+
+    # The Sirius stub goes last: it sets the AWS credentials it checks signatures with,
+    # which moto (accepting any) then receives too.
+    with (
+        cloudwatch_stub_for_this_process(DEMO_HEALTH_CHECK_ID, first, last, seed_value) as cloudwatch,
+        bucket_stub_for_this_process() as bucket_endpoint,
+        signing_stub_for_this_process(DEMO_AWS, seed=seed_value, complete_through=last) as stub,
+    ):
+        echo(f"Sirius stub listening on {stub.base_url} (signatures checked)")
+        echo(f"CloudWatch (moto) on {cloudwatch.url}, S3 bucket {os.environ['PERFDATA_PUBLICATION_BUCKET']} "
+             f"(moto) on {bucket_endpoint}")
+        from perfdata_assets.backfill import run_backfill
+        from perfdata_assets.kpis.report import latest_months, render_table
+
+        run_backfill(first, last, echo=echo)
+        delivered = bucket_keys()
+    rows = latest_months(urls, months)
+    echo("")
+    echo(f"Make a Lasting Power of Attorney: KPIs for {first:%B %Y} to {last:%B %Y} (demo data)")
+    echo(render_table(rows))
+    echo("")
+    exports = os.environ.get("PERFDATA_EXPORT_DIR") or str(perfdata_home() / "exports")
+    echo(f"OPG performance-data files: {exports}/make_a_lasting_power_of_attorney_YY_MM.json "
+         f"({len(delivered)} delivered to the demo bucket)")
+    echo("See these runs in the Dagster UI: make ui   (then open http://127.0.0.1:3000)")

@@ -1,0 +1,192 @@
+"""The delivery asset: last month's OPG file into PERFDATA_PUBLICATION_BUCKET, on time and once."""
+
+import datetime as dt
+import os
+
+import dagster as dg
+import sqlalchemy as sa
+from pydantic import Field
+
+from perfdata_assets.calendar import DayWindow, monthly_partitions, next_month
+from perfdata_assets.db.resource import PerfdataDatabase
+from perfdata_assets.db.types import UTCDateTime
+from perfdata_assets.publishing import exports, published
+from perfdata_assets.publishing.s3 import DeliveryError, DeliveryUnavailable, Upload, put_if_changed, s3_client
+from perfdata_assets.publishing.webhooks import WebhookNotifier
+
+# OPG's import runs at 12:00 UTC on the 1st (cron `0 12 1 * *`) and takes the
+# month once: a file that arrives later needs a pull request made by hand.
+IMPORT_HOUR_UTC = 12
+
+RECORD_DELIVERY = sa.text(
+    """
+    INSERT INTO perfdata.publication_deliveries
+           (bucket, object_key, period_start, sha256, size_bytes, delivered_at, run_id, needs_manual_pull_request)
+    VALUES (:bucket, :object_key, :period_start, :sha256, :size_bytes, :delivered_at, :run_id, :needs_pr)
+    """
+).bindparams(sa.bindparam("period_start", type_=sa.Date), sa.bindparam("delivered_at", type_=UTCDateTime))
+
+
+class PublicationBucket(dg.ConfigurableResource):
+    """OPG's bucket (PERFDATA_PUBLICATION_BUCKET) and how hard to try; credentials from boto3's chain."""
+
+    bucket: str = Field(default="", description="PERFDATA_PUBLICATION_BUCKET: where OPG's import copies files from")
+    prefix: str = Field(default="", description="PERFDATA_PUBLICATION_PREFIX: a folder in the bucket, if any")
+    max_attempts: int = Field(default=5, description="Attempts per S3 call (botocore standard retries)")
+    connect_timeout_seconds: float = 5
+    read_timeout_seconds: float = 30
+
+    @property
+    def is_configured(self) -> bool:
+        return bool(self.bucket)
+
+    def key(self, file_name: str) -> str:
+        return f"{self.prefix.strip('/')}/{file_name}" if self.prefix.strip("/") else file_name
+
+    def put_if_changed(self, file_name: str, body: bytes) -> Upload:
+        client = s3_client(self.max_attempts, self.connect_timeout_seconds, self.read_timeout_seconds)
+        return put_if_changed(client, self.bucket, self.key(file_name), body)
+
+
+def publication_bucket_from_env() -> PublicationBucket:
+    if not os.environ.get("PERFDATA_PUBLICATION_BUCKET"):
+        return PublicationBucket()
+    return PublicationBucket(
+        bucket=dg.EnvVar("PERFDATA_PUBLICATION_BUCKET"),
+        prefix=os.environ.get("PERFDATA_PUBLICATION_PREFIX", ""),
+    )
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def import_deadline(month: dt.date) -> dt.datetime:
+    """When OPG's import takes the month's file: 12:00 UTC on the first day of the next month."""
+    return dt.datetime.combine(next_month(month), dt.time(IMPORT_HOUR_UTC), dt.timezone.utc)
+
+
+def late_delivery_payload(late: list[tuple[dt.date, Upload, str]], run_id: str) -> dict:
+    """The webhook for files OPG's import will not take by itself (no figures, no personal data)."""
+    files = [
+        {"month": f"{month:%Y-%m}", "bucket": u.bucket, "key": u.key, "sha256": u.sha256, "reason": reason}
+        for month, u, reason in late
+    ]
+    names = ", ".join(f"{f['key']} ({f['reason']})" for f in files)
+    return {
+        "event": "publication-file-needs-pull-request",
+        "service": published.SERVICE,
+        "files": files,
+        "run_id": run_id,
+        "text": f"Make a LPA performance data: OPG's monthly import will not pick these up, "
+                f"make the pull request by hand: {names}",
+    }
+
+
+@dg.asset(
+    deps=["performance_data_exports"],
+    partitions_def=monthly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="publishing",
+    pool="perfdata/opg_publication_delivery",
+    kinds={"s3", "json"},
+    owners=["team:opg-perfdata"],
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL),
+    description=(
+        "Each month's OPG performance-data file (the same bytes as the export) in "
+        "PERFDATA_PUBLICATION_BUCKET, where OPG's import copies it from at 12:00 UTC on the 1st. "
+        "An unchanged file is not uploaded again; a file uploaded after that month's import (a KPI "
+        "published late, a restatement) is announced through PERFDATA_WEBHOOK_URLS as needing a "
+        "hand-made pull request. Every upload is recorded in perfdata.publication_deliveries."
+    ),
+)
+def opg_publication_delivery(
+    context: dg.AssetExecutionContext,
+    database: PerfdataDatabase,
+    publication_bucket: PublicationBucket,
+    webhooks: WebhookNotifier,
+) -> dg.MaterializeResult:
+    if not publication_bucket.is_configured:
+        raise dg.Failure(
+            description="PERFDATA_PUBLICATION_BUCKET is not set: there is no bucket to deliver OPG's file to",
+            allow_retries=False,
+        )
+    months = DayWindow.from_time_window(context.partition_time_window).months()
+    with database.connect().perfdata.connect() as conn:
+        values = published.values_between(conn, months[0], months[-1])
+    by_month: dict[dt.date, list[published.PublishedValue]] = {}
+    for v in values:
+        by_month.setdefault(v.period_start, []).append(v)
+
+    now = utc_now()
+    late: list[tuple[dt.date, Upload, str]] = []
+    uploads: list[tuple[dt.date, Upload]] = []
+    failure: dg.Failure | None = None
+    for month in months:
+        if month not in by_month:
+            context.add_asset_metadata({"delivered": "no: nothing published yet"}, partition_key=month.isoformat())
+            continue
+        body = exports.performance_data_json(by_month[month])
+        try:
+            upload = publication_bucket.put_if_changed(exports.performance_data_file_name(month), body)
+        except DeliveryError as exc:
+            failure = dg.Failure(
+                description=f"delivery of {month:%Y-%m}: {exc}", allow_retries=isinstance(exc, DeliveryUnavailable)
+            )
+            break
+        uploads.append((month, upload))
+        if upload.uploaded and (upload.replaced or now >= import_deadline(month)):
+            late.append((month, upload, "changed after delivery" if upload.replaced else "after OPG's import"))
+        context.add_asset_metadata(
+            {
+                "key": f"s3://{upload.bucket}/{upload.key}",
+                "sha256": upload.sha256,
+                "delivered": "uploaded" if upload.uploaded else "unchanged: not uploaded again",
+                "needs_manual_pull_request": any(m == month for m, _, _ in late),
+            },
+            partition_key=month.isoformat(),
+        )
+    # What was uploaded before a failure stays uploaded: record and announce it
+    # now, since a retry will find those files unchanged and say nothing.
+    _record(database, context.run_id, now, uploads, late)
+    announced = _announce(context, webhooks, late)
+    if failure is not None:
+        raise failure
+    return dg.MaterializeResult(
+        metadata={
+            "uploaded": sum(u.uploaded for _, u in uploads),
+            "unchanged": sum(not u.uploaded for _, u in uploads),
+            "needs_manual_pull_request": ", ".join(u.key for _, u, _ in late) or "none",
+            "announcement": announced,
+        }
+    )
+
+
+def _announce(context: dg.AssetExecutionContext, webhooks: WebhookNotifier,
+              late: list[tuple[dt.date, Upload, str]]) -> str:
+    if not late:
+        return "nothing to announce"
+    context.log.warning(
+        "files OPG's import will not take by itself (make the pull request by hand): "
+        + ", ".join(f"{u.key} ({why})" for _, u, why in late)
+    )
+    if not webhooks.url_list():
+        return "PERFDATA_WEBHOOK_URLS is not set: not announced"
+    deliveries = webhooks.post(late_delivery_payload(late, context.run_id))
+    failed = [d for d in deliveries if d.error]
+    if failed:
+        context.log.warning("late delivery announcement failed for " + ", ".join(d.describe() for d in failed))
+    return f"announced to {len(deliveries) - len(failed)} of {len(deliveries)} webhook(s)"
+
+
+def _record(database: PerfdataDatabase, run_id: str, now: dt.datetime, uploads: list[tuple[dt.date, Upload]],
+            late: list[tuple[dt.date, Upload, str]]) -> None:
+    late_keys = {u.key for _, u, _ in late}
+    rows = [
+        {"bucket": u.bucket, "object_key": u.key, "period_start": month, "sha256": u.sha256, "size_bytes": u.size,
+         "delivered_at": now, "run_id": run_id, "needs_pr": u.key in late_keys}
+        for month, u in uploads if u.uploaded
+    ]
+    if rows:
+        with database.connect().perfdata.begin() as conn:
+            conn.execute(RECORD_DELIVERY, rows)

@@ -1,0 +1,8 @@
+"""The three sources, each on its own (the import contract keeps them independent):
+
+- ``lpa``: the service's ``feedback`` and ``applications`` tables -> raw_feedback, lpa_lifecycle_events;
+- ``sirius``: Sirius channel counts (HTTP API or CSV) -> sirius_channel_counts;
+- ``uptime``: the Route 53 health check in CloudWatch (or CSV) -> health_check_uptime.
+
+Each holds its client and its daily raw-history asset. May import: db, calendar, config.
+"""
