@@ -16,7 +16,6 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from perfdata_assets.db.types import UTCDateTime
-from perfdata_assets.kpis.sql import with_months
 from perfdata_assets.publishing import sql
 
 SERVICE = "make-a-lpa"
@@ -158,13 +157,12 @@ def restatements(conn: sa.Connection, since: dt.datetime | None = None) -> list[
     ]
 
 
-def channel_totals(conn: sa.Connection) -> list[ChannelTotal]:
-    """Per month with digital take-up published and source channel, the LPAs Sirius received (for the GOV.UK CSV)."""
-    months = published_months(conn, "digital-take-up")
-    if not months:
-        return []
-    rows = conn.execute(with_months(sql.CHANNEL_TOTALS, months).columns(month=sa.Date))
-    return sorted(
-        (ChannelTotal(row.month, row.channel, int(row.total)) for row in rows),
-        key=lambda t: (t.month, t.channel),
-    )
+def channel_totals(conn: sa.Connection, month: dt.date | None = None) -> list[ChannelTotal]:
+    """Per month with digital take-up published (or that one month) and source channel, the LPAs
+    Sirius received: the GOV.UK CSV's figures."""
+    where = "" if month is None else "WHERE month = :month"
+    query = sa.text(sql.CHANNEL_TOTALS.format(where=where)).columns(month=sa.Date)
+    if month is not None:
+        query = query.bindparams(sa.bindparam("month", type_=sa.Date))
+    rows = conn.execute(query, {} if month is None else {"month": month})
+    return [ChannelTotal(row.month, row.channel, int(row.total)) for row in rows]

@@ -59,8 +59,10 @@ def perfdata_read_engine(perfdata_url: str, lpa_url: str | None = None) -> sa.En
 class PerformanceData(dg.ConfigurableResource):
     """Typed reads of the published KPIs.
 
-    Only perfdata.published_kpis, latest_kpis and published_kpis_restatements
-    are read, so a login granted nothing but ``perfdata_reader`` can use it.
+    Only perfdata.published_kpis, latest_kpis, published_kpis_restatements and
+    published_channel_totals are read, so a login granted nothing but
+    ``perfdata_reader`` can use it. Every reader of the publication (the HTTP API,
+    the dashboard, another service's code) reads through it.
     """
 
     perfdata_database_url: str
@@ -109,6 +111,12 @@ class PerformanceData(dg.ConfigurableResource):
         """Published values replaced by different ones (all, or those restated at or after ``since``)."""
         with self._engine().connect() as conn:
             return published.restatements(conn, since)
+
+    def channel_totals(self, month: dt.date | None = None) -> list[published.ChannelTotal]:
+        """LPAs received per source channel, in every month whose digital take-up is published
+        (or in that one month): the figures of the GOV.UK transactions-by-channel CSV."""
+        with self._engine().connect() as conn:
+            return published.channel_totals(conn, month)
 
     def ping(self) -> None:
         """Raise if the perfdata database cannot answer ``SELECT 1``."""

@@ -126,12 +126,12 @@ SELECT DISTINCT period_start
  ORDER BY period_start
 """
 
-# Channel counts per month and source channel, for the GOV.UK CSV. The caller
-# passes the published months only: a month still being loaded is never exported.
+# Channel counts per month and source channel, for the GOV.UK CSV: the view holds
+# the months whose digital take-up is published only (migration 0004), so a month
+# still being loaded is never exported.
 CHANNEL_TOTALS = """
-{months}
-SELECT m.month, c.channel, sum(c."count") AS total
-  FROM months m
-  JOIN perfdata.channel_counts c ON c.day >= m.month AND c.day < m.next_month
- GROUP BY m.month, c.channel
+SELECT month, channel, total
+  FROM perfdata.published_channel_totals
+ {where}
+ ORDER BY month, channel
 """

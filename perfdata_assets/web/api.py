@@ -18,7 +18,6 @@ import hmac
 import io
 import json
 import logging
-import re
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Literal
@@ -31,10 +30,11 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from perfdata_assets.publishing import exports, published
+from perfdata_assets.publishing import published
 from perfdata_assets.publishing.published import COUNT_DATA_TYPES, DATA_TYPES, PERIOD, SERVICE, PublishedValue
-from perfdata_assets.publishing.resource import PerformanceData, perfdata_read_engine
+from perfdata_assets.publishing.resource import PerformanceData
 from perfdata_assets.web import errors, feedback
+from perfdata_assets.web import exports as web_exports
 from perfdata_assets.web.dashboard import mount_dashboard
 from perfdata_assets.web.errors import ApiError, ErrorBody
 from perfdata_assets.web.ratelimit import RateLimit, RateLimiter
@@ -51,7 +51,7 @@ CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 KPI_CSV_HEADER = ["period_start", "period", "service", "data_type", "value", "numerator", "denominator",
                   "published_at"]
 # Documented in the OpenAPI parameters and used to parse them (there is no year 0000).
-MONTH_PATTERN = r"^(?!0000)([0-9]{4})-(0[1-9]|1[0-2])$"
+MONTH_PATTERN = web_exports.MONTH_PATTERN
 
 # Literal[tuple] is Literal[each item]: the documented enums are the very lists the code uses.
 DataType = Literal[DATA_TYPES]
@@ -192,13 +192,10 @@ def _kpis_response(values: list[PublishedValue], format: str | None, accept: str
 
 
 def parse_month(field: str, text: str) -> dt.date:
-    match = re.fullmatch(MONTH_PATTERN, text)  # fullmatch: "2024-01\n" is not a month
-    try:
-        if match is None:
-            raise ValueError
-        return dt.date(int(match[1]), int(match[2]), 1)  # year 0000 is refused here
-    except ValueError:
-        raise ApiError(400, f"{field}: must be a month written YYYY-MM, e.g. 2024-01") from None
+    month = web_exports.parse_month(text)
+    if month is None:
+        raise ApiError(400, f"{field}: must be a month written YYYY-MM, e.g. 2024-01")
+    return month
 
 
 def _client(request: Request) -> str:
@@ -330,13 +327,12 @@ def create_app(
         nothing is published for it yet.
         """
         period_start = parse_month("month", month)
-        values = performance.history(None, period_start, period_start)
-        if not values:
+        found = web_exports.performance_data_file(performance, period_start)
+        if found is None:
             raise ApiError(404, f"month: {period_start:%Y-%m} has not been published")
         # The name OPG's import looks for, so a downloaded file can go in its bucket as it is.
-        name = exports.performance_data_file_name(period_start)
-        return Response(exports.performance_data_json(values), media_type="application/json",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        name, body = found
+        return Response(body, media_type=web_exports.JSON_MEDIA_TYPE, headers=web_exports.attachment(name))
 
     @protected.get(
         "/exports/transactions-by-channel.csv",
@@ -345,11 +341,8 @@ def create_app(
     )
     def transactions_by_channel() -> Response:
         """The GOV.UK transactions-by-channel CSV of every published month, byte for byte."""
-        # Not through PerformanceData, which keeps to what perfdata_reader may
-        # read: this file needs the channel counts behind the published months.
-        with perfdata_read_engine(perfdata_database_url, lpa_database_url).connect() as conn:
-            totals = published.channel_totals(conn)
-        return Response(exports.transactions_by_channel_csv(totals), media_type=CSV_MEDIA_TYPE)
+        _, body = web_exports.transactions_file(performance)
+        return Response(body, media_type=CSV_MEDIA_TYPE)
 
     @public.post(
         "/feedback",

@@ -24,9 +24,9 @@ import sqlalchemy as sa
 
 from perfdata_assets.config import normalise_url
 from perfdata_assets.db.engines import lpa_write_engine
+from perfdata_assets.sources.lpa.tables import RATINGS
 from perfdata_assets.sources.lpa.tables import feedback as feedback_table
 
-RATINGS = ("very-dissatisfied", "dissatisfied", "neither-satisfied-or-dissatisfied", "satisfied", "very-satisfied")
 MAX_DETAILS = 2000
 MAX_EMAIL = 254  # RFC 5321 path limit
 MAX_PHONE = 20

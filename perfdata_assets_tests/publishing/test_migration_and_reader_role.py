@@ -21,7 +21,7 @@ postgres_only = pytest.mark.parametrize("backend", [pytest.param("postgres", mar
                                         indirect=True)
 
 READABLE = ["published_kpis", "latest_kpis", "published_kpis_restatements", "user_satisfaction", "completion_rate",
-            "digital_take_up", "service_uptime"]
+            "digital_take_up", "service_uptime", "published_channel_totals"]
 DENIED = ["raw_feedback", "lpa_lifecycle_events", "channel_counts", "loaded_days", "uptime_days",
           "publication_deliveries", "alembic_version"]
 

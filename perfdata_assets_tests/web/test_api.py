@@ -13,8 +13,8 @@ from perfdata_assets.publishing.assets import publish
 from perfdata_assets.publishing.published import DATA_TYPES
 from perfdata_assets.publishing.resource import PerformanceData
 from perfdata_assets.web import api
-from perfdata_assets_tests.web.conftest import AUTH, TOKEN, app_for
 from perfdata_assets_tests.publishing.fixtures import MONTHS, seed_kpis, seed_publication
+from perfdata_assets_tests.web.conftest import AUTH, TOKEN, app_for
 
 EXPECTED = Path(__file__).parent.parent / "publishing" / "expected"
 OPENAPI_FILE = Path(__file__).resolve().parents[2] / "openapi" / "perfdata-api.json"

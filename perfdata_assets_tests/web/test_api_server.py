@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from perfdata_assets.web.server import serve_command
-from perfdata_assets_tests.web.conftest import AUTH, TOKEN, app_for, feedback_rows
 from perfdata_assets_tests.publishing.fixtures import seed_publication
 from perfdata_assets_tests.support import running_server
+from perfdata_assets_tests.web.conftest import AUTH, TOKEN, app_for, feedback_rows
 
 EXPECTED = Path(__file__).parent.parent / "publishing" / "expected"
 OPENAPI_FILE = Path(__file__).resolve().parents[2] / "openapi" / "perfdata-api.json"

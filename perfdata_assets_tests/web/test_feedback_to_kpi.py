@@ -8,8 +8,8 @@ from perfdata_assets.kpis.assets import user_satisfaction
 from perfdata_assets.publishing.assets import publish
 from perfdata_assets.sources.lpa.assets import raw_feedback
 from perfdata_assets.sources.lpa.tables import feedback
-from perfdata_assets_tests.web.conftest import AUTH, app_for
 from perfdata_assets_tests.support import london, materialize
+from perfdata_assets_tests.web.conftest import AUTH, app_for
 
 
 def test_posted_feedback_is_counted_in_its_months_figure(backend):

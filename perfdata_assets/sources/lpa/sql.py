@@ -10,14 +10,9 @@ from __future__ import annotations
 
 from perfdata_assets.db.dialect import Dialect, html_unescape
 from perfdata_assets.db.transfer import Extraction, History
+from perfdata_assets.sources.lpa.tables import RATINGS
 
-VALID_RATINGS = (
-    "very-dissatisfied",
-    "dissatisfied",
-    "neither-satisfied-or-dissatisfied",
-    "satisfied",
-    "very-satisfied",
-)
+VALID_RATINGS = RATINGS
 EVENTS = ("started", "created", "completed")
 _RATING_LIST = ", ".join(f"'{r}'" for r in VALID_RATINGS)
 TS = "TIMESTAMP WITH TIME ZONE"

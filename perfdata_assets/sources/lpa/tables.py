@@ -12,6 +12,16 @@ from perfdata_assets.db.types import JSONDocument, UTCDateTime
 
 metadata = sa.MetaData()
 
+# The feedback form's ratings, worst to best (sources.md): every reader and writer of
+# ``feedback.message->>'rating'`` uses this one list.
+RATINGS = (
+    "very-dissatisfied",
+    "dissatisfied",
+    "neither-satisfied-or-dissatisfied",
+    "satisfied",
+    "very-satisfied",
+)
+
 applications = sa.Table(
     "applications",
     metadata,

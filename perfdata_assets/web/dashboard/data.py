@@ -25,11 +25,9 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
 
-from perfdata_assets.calendar import next_month
-from perfdata_assets.kpis.sql import with_months
-from perfdata_assets.publishing import sql as publishing_sql
+from perfdata_assets.calendar import add_months, next_month
 from perfdata_assets.publishing.published import DATA_TYPES, PublishedValue
-from perfdata_assets.publishing.resource import PerformanceData, perfdata_read_engine
+from perfdata_assets.publishing.resource import PerformanceData
 
 log = logging.getLogger("perfdata.dashboard")
 
@@ -165,11 +163,6 @@ class Dashboard:
         return self.published_months[-1] if self.published_months else None
 
 
-def add_months(month: dt.date, count: int) -> dt.date:
-    index = month.year * 12 + month.month - 1 + count
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
 def month_range(first: dt.date, last: dt.date) -> list[dt.date]:
     months = []
     while first <= last:
@@ -225,8 +218,7 @@ def read_dashboard(performance: PerformanceData) -> Dashboard:
     }
     levels = satisfaction_levels(by_spec[SATISFACTION.key].latest, by_key)
     take_up = by_spec[TAKE_UP.key].latest
-    engine = perfdata_read_engine(performance.perfdata_database_url, performance.lpa_database_url)
-    channels = _breakdown(engine, channel_split, by_key.get((take_up.month, TAKE_UP.data_type)))
+    channels = _breakdown(performance, channel_split, by_key.get((take_up.month, TAKE_UP.data_type)))
     published_at = max((v.published_at for v in values if v.period_start == latest), default=None)
     return Dashboard(published_months, kpis, score, levels, channels, published_at)
 
@@ -251,15 +243,11 @@ UNAVAILABLE = "This breakdown is not available at the moment."
 REVISED = "These figures are being revised. They will be shown when the next publication includes them."
 
 
-def _breakdown(engine: sa.Engine, read: Callable[[sa.Connection, PublishedValue | None], Breakdown],
+def _breakdown(performance: PerformanceData, read: Callable[[PerformanceData, PublishedValue | None], Breakdown],
                value: PublishedValue | None) -> Breakdown:
-    """One breakdown, on its own connection; its failure leaves the rest of the page standing.
-
-    A login granted only ``perfdata_reader`` may not read ``channel_counts``, for one.
-    """
+    """One breakdown, read on its own; its failure leaves the rest of the page standing."""
     try:
-        with engine.connect() as conn:
-            return read(conn, value)
+        return read(performance, value)
     except sa.exc.DBAPIError as exc:
         log.warning("dashboard: %s failed: %s", read.__name__, type(exc.orig).__name__)
         return Breakdown(None, UNAVAILABLE)
@@ -271,14 +259,13 @@ def _channel_order(item: tuple[str, int]) -> tuple[int, str]:
     return (known.index(channel), "") if channel in known else (len(known), channel)
 
 
-def channel_split(conn: sa.Connection, published: PublishedValue | None) -> Breakdown:
+def channel_split(performance: PerformanceData, published: PublishedValue | None) -> Breakdown:
     """The digital take-up figure's latest month's LPAs per Sirius channel, if they add up to what was published."""
     if published is None:
         return Breakdown(None, "The digital take-up figures have not been published yet.")
     month = published.period_start
-    # The publication's own per-channel query, over this one (published) month.
-    rows = conn.execute(with_months(publishing_sql.CHANNEL_TOTALS, [month]).columns(month=sa.Date))
-    totals = sorted(((row.channel, int(row.total)) for row in rows), key=_channel_order)
+    # The publication's own per-channel figures, for this one (published) month.
+    totals = sorted(((t.channel, t.count) for t in performance.channel_totals(month)), key=_channel_order)
     split = ChannelSplit(
         month, [(channel, CHANNEL_LABELS.get(channel, channel), count) for channel, count in totals],
         sum(count for _, count in totals),

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +35,9 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from perfdata_assets.publishing import exports, published
-from perfdata_assets.publishing.resource import PerformanceData, perfdata_read_engine
+from perfdata_assets.publishing import exports
+from perfdata_assets.publishing.resource import PerformanceData
+from perfdata_assets.web import exports as web_exports
 from perfdata_assets.web.dashboard import views
 from perfdata_assets.web.dashboard.data import Dashboard, read_dashboard
 
@@ -49,7 +49,6 @@ TEMPLATES_DIR = HERE / "templates"
 STATIC_PATH = "/static/dashboard"
 EXPORTS_PATH = "/performance/exports"
 PAGE_PATHS = ("/", "/performance")
-MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 HTML_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; font-src 'self'; img-src 'self'; "
@@ -154,35 +153,27 @@ def dashboard_router(
 
     @router.get(EXPORTS_PATH + "/performance-data/{month}.json", name="dashboard-performance-data")
     def performance_data_json(request: Request, month: str) -> Response:
-        match = MONTH.fullmatch(month)
-        if match is None:
+        period_start = web_exports.parse_month(month)
+        if period_start is None:
             return not_found(request, "Months are written YYYY-MM, for example 2024-01.")
-        period_start = dt.date(int(match[1]), int(match[2]), 1)
         try:
-            values = performance().history(None, period_start, period_start)
+            found = web_exports.performance_data_file(performance(), period_start)
         except sa.exc.SQLAlchemyError as exc:
             return unavailable(request, exc)
-        if not values:
+        if found is None:
             return not_found(request, f"{views.month_name(period_start)} has not been published.")
-        name = exports.performance_data_file_name(period_start)
-        return Response(exports.performance_data_json(values), media_type="application/json",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-cache"})
+        name, body = found
+        return Response(body, media_type=web_exports.JSON_MEDIA_TYPE,
+                        headers={**web_exports.attachment(name), "Cache-Control": "no-cache"})
 
     @router.get(EXPORTS_PATH + "/" + exports.TRANSACTIONS_FILE_NAME, name="dashboard-transactions-by-channel")
     def transactions_by_channel(request: Request) -> Response:
-        reader = performance()
         try:
-            # As the API does: the channel counts behind the published months, which
-            # PerformanceData (kept to what perfdata_reader may read) does not offer.
-            with perfdata_read_engine(reader.perfdata_database_url, reader.lpa_database_url).connect() as conn:
-                totals = published.channel_totals(conn)
+            name, body = web_exports.transactions_file(performance())
         except sa.exc.SQLAlchemyError as exc:
             return unavailable(request, exc)
-        return Response(
-            exports.transactions_by_channel_csv(totals), media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{exports.TRANSACTIONS_FILE_NAME}"',
-                     "Cache-Control": "no-cache"},
-        )
+        return Response(body, media_type=web_exports.CSV_MEDIA_TYPE,
+                        headers={**web_exports.attachment(name), "Cache-Control": "no-cache"})
 
     router.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="dashboard-static")
     return router

@@ -7,8 +7,9 @@ from decimal import Decimal as D
 
 import pytest
 
+from perfdata_assets.calendar import add_months
 from perfdata_assets.web.dashboard import charts, views
-from perfdata_assets.web.dashboard.data import COMPLETION, Change, Kpi, MonthFigure, add_months
+from perfdata_assets.web.dashboard.data import COMPLETION, Change, Kpi, MonthFigure
 
 MONTHS = [dt.date(2024, m, 1) for m in range(1, 7)]
 

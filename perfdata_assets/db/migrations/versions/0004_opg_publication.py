@@ -12,6 +12,9 @@ Create Date: 2026-12-01
 - ``uptime_days`` and ``service_uptime`` (kpis.md section 4, service-uptime.md).
 - ``publication_deliveries``: every file perfdata put in OPG's bucket, so an
   unchanged file is not uploaded twice and a changed one is announced.
+- ``published_channel_totals``: LPAs received per channel in each month whose digital
+  take-up is published (the GOV.UK CSV's figures), readable by ``perfdata_reader``
+  without the per-day channel counts behind them.
 """
 
 import sqlalchemy as sa
@@ -176,12 +179,33 @@ def upgrade() -> None:
         schema=S,
     )
 
+    _create_channel_totals_view()
+
     if _postgres():
         op.execute(f"GRANT SELECT ON {S}.published_kpis, {S}.latest_kpis, {S}.published_kpis_restatements, "
-                   f"{S}.service_uptime TO {READER}")
+                   f"{S}.service_uptime, {S}.published_channel_totals TO {READER}")
+
+
+def _create_channel_totals_view() -> None:
+    # On SQLite a view in the attached perfdata file names its own tables unqualified.
+    if _postgres():
+        published, counts, month_end = f"{S}.published_kpis", f"{S}.channel_counts", "p.period_start + 1 * interval '1 month'"
+    else:
+        published, counts, month_end = "published_kpis", "channel_counts", "date(p.period_start, '+1 month')"
+    op.execute(
+        f"""
+        CREATE VIEW {S}.published_channel_totals AS
+        SELECT p.period_start AS month, c.channel, sum(c."count") AS total
+          FROM {published} p
+          JOIN {counts} c ON c.day >= p.period_start AND c.day < {month_end}
+         WHERE p.data_type = 'digital-take-up' AND p.period = 'month' AND p.service = 'make-a-lpa'
+         GROUP BY p.period_start, c.channel
+        """
+    )
 
 
 def downgrade() -> None:
+    op.execute(f"DROP VIEW {S}.published_channel_totals")
     for table in ("publication_deliveries", "service_uptime", "uptime_days", "published_kpis_restatements"):
         op.drop_table(table, schema=S)
     _change_data_types(DATA_TYPES, OLD_DATA_TYPES, {v: k for k, v in RENAMED.items()})
