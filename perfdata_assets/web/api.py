@@ -20,7 +20,7 @@ import json
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
@@ -37,6 +37,7 @@ from perfdata_assets.web import errors, feedback
 from perfdata_assets.web import exports as web_exports
 from perfdata_assets.web.dashboard import mount_dashboard
 from perfdata_assets.web.errors import ApiError, ErrorBody
+from perfdata_assets.web.feedback import FeedbackForm
 from perfdata_assets.web.ratelimit import RateLimit, RateLimiter
 
 log = logging.getLogger("perfdata.api")
@@ -55,7 +56,6 @@ MONTH_PATTERN = web_exports.MONTH_PATTERN
 
 # Literal[tuple] is Literal[each item]: the documented enums are the very lists the code uses.
 DataType = Literal[DATA_TYPES]
-Rating = Literal[feedback.RATINGS]
 
 
 # --- Documented shapes -------------------------------------------------------
@@ -93,21 +93,6 @@ class KpiList(BaseModel):
 
 class Health(BaseModel):
     ok: bool
-
-
-class FeedbackForm(BaseModel):
-    """A feedback form submission."""
-
-    # For the OpenAPI document only: feedback.parse_feedback does the validating, and
-    # this says exactly what it accepts (schemathesis checks the two agree): "" and
-    # null mean "not given"; a phone needs a digit; details cannot hold NUL.
-    rating: Rating
-    details: str = Field(min_length=1, max_length=feedback.MAX_DETAILS, pattern=r"^[^\x00]*$",
-                         description="1 to 2000 characters, no NUL")
-    email: Annotated[str, Field(max_length=feedback.MAX_EMAIL, json_schema_extra={"format": "email"})] | Literal[
-        ""] | None = Field(None, description="stored lower-cased; empty or null when not given")
-    phone: str | None = Field(None, max_length=feedback.MAX_PHONE, pattern=r"^([ +()\-]*[0-9][0-9 +()\-]*)?$",
-                              description="digits, spaces and + ( ) -; empty or null when not given")
 
 
 class FeedbackCreated(BaseModel):

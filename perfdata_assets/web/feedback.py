@@ -18,9 +18,12 @@ import json
 import re
 import threading
 from dataclasses import dataclass
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from perfdata_assets.config import normalise_url
 from perfdata_assets.db.engines import lpa_write_engine
@@ -82,53 +85,92 @@ def _storable(text: str) -> bool:
     return True
 
 
-def _optional(data: dict, field: str) -> object:
+def _problem(message: str) -> PydanticCustomError:
+    # The message is the rule, never the value: a refused email must not be echoed.
+    return PydanticCustomError("feedback", message)
+
+
+def _not_given(value: object) -> bool:
     """Absent, null and "" all mean "not given", as the service's validator treats them."""
-    value = data.get(field)
-    return None if value is None or value == "" else value
+    return value is None or value == ""
+
+
+class FeedbackForm(BaseModel):
+    """A feedback form submission."""
+
+    # The one definition of the form: it validates every submission (parse_feedback)
+    # and it is the request body of the OpenAPI document. The annotations say what is
+    # accepted; the validators give each rule the message the API answers with.
+    model_config = ConfigDict(extra="ignore")
+
+    rating: Literal[RATINGS]
+    details: str = Field(min_length=1, max_length=MAX_DETAILS, pattern=r"^[^\x00]*$",
+                         description="1 to 2000 characters, no NUL")
+    email: Annotated[str, Field(max_length=MAX_EMAIL, json_schema_extra={"format": "email"})] | Literal[
+        ""] | None = Field(None, description="stored lower-cased; empty or null when not given")
+    phone: str | None = Field(None, max_length=MAX_PHONE, pattern=r"^([ +()\-]*[0-9][0-9 +()\-]*)?$",
+                              description="digits, spaces and + ( ) -; empty or null when not given")
+
+    @field_validator("rating", mode="before")
+    @classmethod
+    def _rating(cls, value: object) -> object:
+        if value is None:
+            raise _problem("is required")
+        if not isinstance(value, str) or value not in RATINGS:
+            raise _problem(f"must be one of {', '.join(RATINGS)}")
+        return value
+
+    @field_validator("details", mode="before")
+    @classmethod
+    def _details(cls, value: object) -> object:
+        if value is None:
+            raise _problem("is required")
+        if not isinstance(value, str) or not 1 <= len(value) <= MAX_DETAILS:
+            raise _problem(f"must be text of 1 to {MAX_DETAILS} characters")
+        if not _storable(value):
+            raise _problem("must not contain NUL characters or unpaired surrogates")
+        return value
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _email(cls, value: object) -> object:
+        if _not_given(value):
+            return None
+        if not (isinstance(value, str) and len(value) <= MAX_EMAIL and len(value.split("@")[0]) <= 64
+                and _EMAIL.fullmatch(value)):
+            raise _problem("must be a valid email address")
+        return value
+
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _phone(cls, value: object) -> object:
+        if _not_given(value):
+            return None
+        if not (isinstance(value, str) and len(value) <= MAX_PHONE and _PHONE.fullmatch(value)
+                and any(c.isdigit() for c in value)):
+            raise _problem(f"must be at most {MAX_PHONE} digits, spaces and + ( ) -")
+        return value
 
 
 def parse_feedback(body: bytes) -> Feedback:
-    """Validate a JSON request body; raises FeedbackInvalid naming every field that is wrong."""
+    """Validate a JSON request body with ``FeedbackForm``; raises FeedbackInvalid naming every field that is wrong."""
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise FeedbackInvalid([("body", "must be a JSON object")]) from None
     if not isinstance(data, dict):
         raise FeedbackInvalid([("body", "must be a JSON object")])
-
-    problems: list[tuple[str, str]] = []
-    rating = data.get("rating")
-    if rating is None:
-        problems.append(("rating", "is required"))
-    elif not isinstance(rating, str) or rating not in RATINGS:
-        problems.append(("rating", f"must be one of {', '.join(RATINGS)}"))
-
-    details = data.get("details")
-    if details is None:
-        problems.append(("details", "is required"))
-    elif not isinstance(details, str) or not 1 <= len(details) <= MAX_DETAILS:
-        problems.append(("details", f"must be text of 1 to {MAX_DETAILS} characters"))
-    elif not _storable(details):
-        problems.append(("details", "must not contain NUL characters or unpaired surrogates"))
-
-    email = _optional(data, "email")
-    if email is not None and not (
-        isinstance(email, str) and len(email) <= MAX_EMAIL and len(email.split("@")[0]) <= 64
-        and _EMAIL.fullmatch(email)
-    ):
-        problems.append(("email", "must be a valid email address"))
-
-    phone = _optional(data, "phone")
-    if phone is not None and not (
-        isinstance(phone, str) and len(phone) <= MAX_PHONE and _PHONE.fullmatch(phone)
-        and any(c.isdigit() for c in phone)
-    ):
-        problems.append(("phone", f"must be at most {MAX_PHONE} digits, spaces and + ( ) -"))
-
-    if problems:
-        raise FeedbackInvalid(problems)
-    return Feedback(rating=rating, details=details, email=(email or "").lower(), phone=phone or "")
+    try:
+        form = FeedbackForm.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            field = str(error["loc"][0]) if error["loc"] else "body"
+            message = "is required" if error["type"] == "missing" else error["msg"]
+            if (field, message) not in problems:
+                problems.append((field, message))
+        raise FeedbackInvalid(problems) from None
+    return Feedback(rating=form.rating, details=form.details, email=(form.email or "").lower(), phone=form.phone or "")
 
 
 def from_page(referer: str | None) -> str:
