@@ -133,3 +133,8 @@ def install(app: FastAPI) -> None:
         return error_response(503, "the perfdata database is unavailable; try again later")
 
     app.add_middleware(UnexpectedErrors)
+
+
+def documented(*statuses: int) -> dict[int | str, dict]:
+    """The OpenAPI ``responses`` entries of these error statuses, in the OPG error shape."""
+    return {status: {"model": ErrorBody, "description": CODES[status][1]} for status in statuses}

@@ -1,0 +1,198 @@
+"""The KPI routes: ``GET /v1/kpis/latest`` and ``GET /v1/kpis`` (JSON or CSV), and the healthcheck.
+
+Every figure is read through ``PerformanceData``, the publication's read model.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from perfdata_assets.publishing import published
+from perfdata_assets.publishing.published import COUNT_DATA_TYPES, DATA_TYPES, PERIOD, SERVICE, PublishedValue
+from perfdata_assets.publishing.resource import PerformanceData
+from perfdata_assets.web.errors import ApiError, documented
+from perfdata_assets.web.exports import CSV_MEDIA_TYPE, MONTH_PATTERN, month_param
+
+log = logging.getLogger("perfdata.api")
+
+KPI_CSV_HEADER = ["period_start", "period", "service", "data_type", "value", "numerator", "denominator",
+                  "published_at"]
+# Literal[tuple] is Literal[each item]: the documented enums are the very lists the code uses.
+DataType = Literal[DATA_TYPES]
+
+
+# --- Documented shapes -------------------------------------------------------
+
+
+_LEVELS = ", ".join(published.SATISFACTION_LEVELS)
+
+
+class KpiValue(BaseModel):
+    """One published value: one month of one data type (kpis.md section 5)."""
+
+    period_start: dt.date = Field(description="first day of the month")
+    period: Literal["month"]
+    service: Literal["make-a-lpa"]
+    data_type: DataType
+    value: float | None = Field(
+        description=f"a percentage to 2 decimal places; for the five satisfaction levels ({_LEVELS}) the number "
+        "of responses at that level, an integer; null when the denominator is 0"
+    )
+    numerator: int | None = Field(
+        description="satisfied + very satisfied, the level's count, healthy minutes, LPAs received online or "
+        "LPAs created; null for user-satisfaction-score"
+    )
+    denominator: int | None = Field(
+        description="feedback responses, minutes observed, LPAs received or LPAs started"
+    )
+    published_at: dt.datetime = Field(description="when the run that wrote this value published it")
+
+
+class KpiList(BaseModel):
+    """Published values, oldest month first, each month's in the order of the data_type enum."""
+
+    data: list[KpiValue]
+
+
+class Health(BaseModel):
+    ok: bool
+
+
+# --- Representations -----------------------------------------------------------
+
+
+def _json_value(v: PublishedValue) -> int | float | None:
+    # A level's count is a JSON integer, as in the OPG export; a percentage a JSON number.
+    if v.value is None:
+        return None
+    return int(v.value) if v.data_type in COUNT_DATA_TYPES else float(v.value)
+
+
+def _kpi_record(v: PublishedValue) -> dict:
+    return {
+        "period_start": v.period_start.isoformat(),
+        "period": PERIOD,
+        "service": SERVICE,
+        "data_type": v.data_type,
+        "value": _json_value(v),
+        "numerator": v.numerator,
+        "denominator": v.denominator,
+        "published_at": v.published_at.isoformat(),
+    }
+
+
+def _kpis_csv(values: list[PublishedValue]) -> bytes:
+    def blank(value: object) -> object:
+        return "" if value is None else value
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(KPI_CSV_HEADER)
+    for v in values:
+        writer.writerow([
+            v.period_start.isoformat(), PERIOD, SERVICE, v.data_type,
+            blank(v.value),  # the Decimal as published, e.g. 87.50
+            blank(v.numerator), blank(v.denominator), v.published_at.isoformat(),
+        ])
+    return out.getvalue().encode("utf-8")
+
+
+def _accept_quality(accept: str, media_type: str) -> float:
+    """The q the Accept header gives media_type: that of the most specific range matching it."""
+    specificity = {media_type: 2, media_type.split("/")[0] + "/*": 1, "*/*": 0}
+    matches = []
+    for part in accept.lower().split(","):
+        name, *params = (p.strip() for p in part.split(";"))
+        if name in specificity:
+            q = 1.0
+            for key, _, value in (param.partition("=") for param in params):
+                if key.strip() == "q":
+                    try:
+                        q = float(value)
+                    except ValueError:
+                        q = 0.0
+            matches.append((specificity[name], q))
+    return max(matches)[1] if matches else 0.0
+
+
+def _wants_csv(format: str | None, accept: str | None) -> bool:
+    """``?format=`` wins; otherwise CSV only when Accept prefers text/csv to application/json."""
+    if format is not None:
+        return format == "csv"
+    if not accept:
+        return False
+    return _accept_quality(accept, "text/csv") > _accept_quality(accept, "application/json")
+
+
+def _kpis_response(values: list[PublishedValue], format: str | None, accept: str | None) -> Response:
+    headers = {"Vary": "Accept"}
+    if _wants_csv(format, accept):
+        return Response(_kpis_csv(values), media_type=CSV_MEDIA_TYPE, headers=headers)
+    return JSONResponse({"data": [_kpi_record(v) for v in values]}, headers=headers)
+
+
+# --- Routes ------------------------------------------------------------------------
+
+
+def health_router(performance: PerformanceData) -> APIRouter:
+    """``GET /healthcheck``: open, for a load balancer."""
+    router = APIRouter()
+
+    @router.get("/healthcheck", response_model=Health, responses=documented(503))
+    def healthcheck() -> JSONResponse:
+        """Whether the perfdata database answers."""
+        try:
+            performance.ping()
+        except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
+            log.warning("healthcheck: perfdata database unavailable: %s", type(exc).__name__)
+            raise ApiError(503, "the perfdata database is unavailable") from None
+        return JSONResponse({"ok": True})
+
+    return router
+
+
+def kpis_router(performance: PerformanceData) -> APIRouter:
+    """``GET /kpis/latest`` and ``GET /kpis``; the app puts them behind the bearer token."""
+    router = APIRouter()
+    csv_or_json = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
+    format_query = Query(None, description="csv or json; otherwise the Accept header decides (default JSON)")
+
+    @router.get("/kpis/latest", response_model=KpiList, responses={**csv_or_json, **documented(400)})
+    def latest_kpis(request: Request, format: Literal["json", "csv"] | None = format_query) -> Response:
+        """Each data type's most recent published month.
+
+        Each KPI is published as soon as its own month is complete, so the data
+        types may be of different months; one never published is absent.
+        """
+        return _kpis_response(performance.latest_all(), format, request.headers.get("accept"))
+
+    @router.get("/kpis", response_model=KpiList, responses={**csv_or_json, **documented(400)})
+    def kpis(
+        request: Request,
+        data_type: DataType | None = Query(None, description="one data type; every data type when omitted"),
+        from_: str | None = Query(None, alias="from", description="first month, YYYY-MM (inclusive)",
+                                  json_schema_extra={"pattern": MONTH_PATTERN}),
+        to: str | None = Query(None, description="last month, YYYY-MM (inclusive)",
+                               json_schema_extra={"pattern": MONTH_PATTERN}),
+        format: Literal["json", "csv"] | None = format_query,
+    ) -> Response:
+        """Published values, oldest month first.
+
+        A month lists the data types published for it: a KPI whose inputs are not
+        yet complete for the month is absent, never zero.
+        """
+        first = month_param("from", from_) if from_ is not None else dt.date.min
+        last = month_param("to", to) if to is not None else dt.date.max
+        if first > last:
+            raise ApiError(400, "from: must not be after to")
+        return _kpis_response(performance.history(data_type, first, last), format, request.headers.get("accept"))
+
+    return router
