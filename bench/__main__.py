@@ -26,7 +26,6 @@ import datetime as dt
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ import sqlalchemy as sa
 
 from bench import generate
 from bench.measure import DATA_DIR, REPO, Measurement, StepFailed, run_step
+from perfdata_assets.devtools.loopback import free_port
 
 KPIS = {
     "user_satisfaction": ("responses", "very_dissatisfied", "dissatisfied", "neither", "satisfied", "very_satisfied",
@@ -224,12 +224,6 @@ def month_list(first: dt.date, last: dt.date) -> list[dt.date]:
 
 
 # --- F -------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ensure_published(url: str, months: list[dt.date]) -> str:

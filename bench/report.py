@@ -75,7 +75,7 @@ def render(*, dataset, machine, results: dict[str, Measurement], api, notes, pro
     lines.append(f"| A / B | {a.seconds / b.seconds:.2f} (A = {_s(a.seconds)}, 1.5 B + 10 s = "
                  f"{_s(1.5 * b.seconds + 10)}) | A ≤ 1.5 × B + 10 s | {_mark(a.seconds <= 1.5 * b.seconds + 10)} |")
     flat = all(m.max_rss_mb <= growth[0].max_rss_mb * 1.15 + 20 for m in growth)
-    lines.append(f"| A peak RSS | " + ", ".join(f"{m.max_rss_mb:,.0f} MB ({int(m.name[2:-1])} months)" for m in growth)
+    lines.append("| A peak RSS | " + ", ".join(f"{m.max_rss_mb:,.0f} MB ({int(m.name[2:-1])} months)" for m in growth)
                  + f" | < 400 MB, flat | {_mark(max(m.max_rss_mb for m in growth) < 400 and flat)} |")
     if c_scaled is not None:
         lines.append(f"| C / A | {c_scaled / a.seconds:,.1f} | | |")
@@ -167,7 +167,7 @@ def render(*, dataset, machine, results: dict[str, Measurement], api, notes, pro
     ]
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
-    lines.append(f"Figures check: " + ("**FAILED**: " + "; ".join(problems[:5]) if problems
+    lines.append("Figures check: " + ("**FAILED**: " + "; ".join(problems[:5]) if problems
                                       else "A, C, D and E equal the floor, month by month, every KPI column."))
     lines.append("")
     lines.append(f"Whole benchmark: {_s(total_seconds)}.")

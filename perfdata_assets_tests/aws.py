@@ -21,7 +21,6 @@ import http.client
 import json
 import logging
 import os
-import socket
 import threading
 import time
 import urllib.request
@@ -33,6 +32,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from perfdata_assets.devtools.loopback import free_port
+from perfdata_assets.devtools.loopback import wait_for_port as _wait_for_port
 
 DUMMY_ACCESS_KEY = "AKIAPERFDATATESTKEY0"
 DUMMY_SECRET_KEY = "perfdata-test-secret-never-real"
@@ -47,24 +49,6 @@ _AWS_VARIABLES = (
     "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_CA_BUNDLE", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE",
     "AWS_STS_REGIONAL_ENDPOINTS",
 )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(port: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"nothing listens on 127.0.0.1:{port}") from None
-            time.sleep(0.02)
 
 
 # --- moto -------------------------------------------------------------------------

@@ -8,16 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 from collections.abc import Iterator
 
+from perfdata_assets.devtools.loopback import free_port as _free_port
+
 DEMO_BUCKET = "opg-performance-data-demo"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

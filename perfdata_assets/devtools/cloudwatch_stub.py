@@ -15,11 +15,12 @@ import datetime as dt
 import logging
 import os
 import random
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from perfdata_assets.devtools.loopback import free_port as _free_port
+from perfdata_assets.devtools.loopback import wait_for_port as _wait_for_port
 from perfdata_assets.sources.uptime.cloudwatch import DIMENSION, METRIC, NAMESPACE, REGION, period_for
 from perfdata_assets.sources.uptime.figures import UTC, UptimeDay, UptimeRefused, day_bounds, days_between
 
@@ -99,24 +100,6 @@ class CloudWatchStub:
 
     def expected(self) -> list[UptimeDay]:
         return synthetic_uptime(self.first, self.last, self.seed, self.now)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(port: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the CloudWatch stub did not start on 127.0.0.1:{port}") from None
-            time.sleep(0.02)
 
 
 def _put(url: str, health_check_id: str, points: list[tuple[dt.datetime, float]]) -> None:

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,12 +32,6 @@ VENV_BIN = Path(sys.executable).parent  # the virtualenv running the tests (.ven
 MARKER_VARIABLE = "PERFDATA_DEPLOYMENT_TEST_MARKER"
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.5, log: Path | None = None) -> T:

@@ -7,7 +7,6 @@ import datetime as dt
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from perfdata_assets.devtools.loopback import free_port
 from perfdata_assets.sources.lpa.sql import VALID_RATINGS
 from perfdata_assets.sources.lpa.tables import applications, feedback
 from perfdata_assets_tests.support import wait_for_activity
@@ -213,12 +213,6 @@ def kill_group(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
     process.wait(timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- Held writes: a test-controlled pause inside a run's write -----------------------------

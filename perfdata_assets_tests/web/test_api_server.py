@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from perfdata_assets.devtools.loopback import free_port as _free_port
 from perfdata_assets.web.server import serve_command
 from perfdata_assets_tests.publishing.fixtures import seed_publication
 from perfdata_assets_tests.support import running_server
@@ -65,12 +65,6 @@ def test_the_api_over_real_http(backend):
                              headers={"Content-Type": "application/json"})
         assert oversize.status_code == 413 and oversize.json()["errors"][0]["code"] == "OPGDATA-API-FILESIZELIMIT"
         assert http.get("/v1/healthcheck").status_code == 200  # the server is still fine afterwards
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
