@@ -7,6 +7,7 @@ in London?" asks here. May import: config.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,19 @@ from perfdata_assets.config import start_date
 
 TIMEZONE = "Europe/London"
 LONDON = ZoneInfo(TIMEZONE)
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_date(text: str) -> dt.date | None:
+    """'2024-01-31' -> that day; None for anything else (fromisoformat alone also takes '20240101')."""
+    if not _ISO_DATE.fullmatch(text):
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def first_full_month(day: dt.date) -> dt.date:

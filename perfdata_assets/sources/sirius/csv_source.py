@@ -13,6 +13,7 @@ import os
 import re
 from pathlib import Path
 
+from perfdata_assets.calendar import iso_date
 from perfdata_assets.sources.sirius.counts import (
     MAX_COUNT,
     ChannelCount,
@@ -22,7 +23,6 @@ from perfdata_assets.sources.sirius.counts import (
 )
 
 HEADER = ["date", "channel", "count"]
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -34,12 +34,7 @@ def _parse_row(row: list[str]) -> ChannelCount:
     if len(row) != len(HEADER):
         raise _RowError(f"has {len(row)} columns, expected {len(HEADER)} (date,channel,count)")
     raw_date, channel, raw_count = row
-    day = None
-    if _ISO_DATE.fullmatch(raw_date):  # fromisoformat alone also takes '20240101'
-        try:
-            day = dt.date.fromisoformat(raw_date)
-        except ValueError:
-            pass
+    day = iso_date(raw_date)
     if day is None:
         raise _RowError(f"date {raw_date[:40]!r} is not a YYYY-MM-DD date")
     if channel == "":

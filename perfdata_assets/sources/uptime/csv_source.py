@@ -14,11 +14,11 @@ import os
 import re
 from pathlib import Path
 
+from perfdata_assets.calendar import iso_date
 from perfdata_assets.db.ledger import describe_days
 from perfdata_assets.sources.uptime.figures import MAX_DAY_MINUTES, UptimeCsvError, UptimeDay, days_between
 
 HEADER = ["date", "observed_minutes", "healthy_minutes"]
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DIGITS = re.compile(r"[0-9]{1,9}")
 
 
@@ -39,12 +39,7 @@ def _parse_row(row: list[str]) -> UptimeDay:
     if len(row) != len(HEADER):
         raise _RowError(f"has {len(row)} columns, expected {len(HEADER)} ({','.join(HEADER)})")
     raw_date, raw_observed, raw_healthy = row
-    day = None
-    if _ISO_DATE.fullmatch(raw_date):  # fromisoformat alone also takes '20240101'
-        try:
-            day = dt.date.fromisoformat(raw_date)
-        except ValueError:
-            pass
+    day = iso_date(raw_date)
     if day is None:
         raise _RowError(f"date {raw_date[:40]!r} is not a YYYY-MM-DD date")
     observed = _minutes(raw_observed, "observed_minutes")
