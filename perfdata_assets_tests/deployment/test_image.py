@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from perfdata_assets.devtools.loopback import free_port
 from perfdata_assets_tests.deployment.support import (
     REPO,
     Service,
     clean_env,
     dagster_pg_env,
-    free_port,
     http_ok,
     location_loaded,
     wait_for,

@@ -18,6 +18,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from perfdata_assets.devtools.loopback import free_port
 from perfdata_assets_tests.deployment import location
 from perfdata_assets_tests.deployment.support import (
     REPO,
@@ -25,7 +26,6 @@ from perfdata_assets_tests.deployment.support import (
     Service,
     clean_env,
     dagster_pg_env,
-    free_port,
     graphql,
     http_ok,
     location_loaded,
