@@ -121,15 +121,17 @@ def naive_dagster(args: dict) -> dict:
     with sirius_stub(days[-1]):
         import dagster as dg
 
-        from perfdata_assets.backfill import _assets_by_partitions
+        from perfdata_assets.backfill import _assets_by_partitions, selected_keys
         from perfdata_assets.calendar import daily_partitions, monthly_partitions
         from perfdata_assets.definitions import defs
         from perfdata_assets.instance import get_instance
 
         instance = get_instance()
         everything = list(defs.assets or []) + list(defs.asset_checks or [])
-        daily_keys = _assets_by_partitions(defs, daily_partitions)
-        monthly_keys = _assets_by_partitions(defs, monthly_partitions)
+        # What `perfdata backfill` would run: the configured sources' assets (the bench has no uptime source).
+        configured = selected_keys(defs, None, echo=lambda _: None)
+        daily_keys = [k for k in _assets_by_partitions(defs, daily_partitions) if k in configured]
+        monthly_keys = [k for k in _assets_by_partitions(defs, monthly_partitions) if k in configured]
         quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
         per_day = []
         for day in days:
