@@ -51,11 +51,11 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the perfdata tables (Alembic) to this version."""
-    from perfdata_assets.db.engines import databases
+    from perfdata_assets.db.engines import databases_for
     from perfdata_assets.db.migrate import upgrade
 
     urls = database_urls()
-    before, after = upgrade(databases(urls.perfdata, urls.lpa).perfdata)
+    before, after = upgrade(databases_for(urls).perfdata)
     click.echo(f"perfdata schema: {before or 'empty'} -> {after}")
 
 

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
 from perfdata_assets.calendar import LONDON
+from perfdata_assets.config import DatabaseUrls
 
 SCHEMA = "perfdata"
 
@@ -151,6 +152,11 @@ def _same_server_database(a: URL, b: URL) -> bool:
         b.port or 5432,
         b.database,
     )
+
+
+def databases_for(urls: DatabaseUrls) -> Databases:
+    """The engines of a deployment's two (normalised, typed) database URLs."""
+    return databases(urls.perfdata, urls.lpa)
 
 
 @functools.lru_cache(maxsize=16)

@@ -8,8 +8,8 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import PrivateAttr
 
-from perfdata_assets.config import ConfigError, database_urls, default_sqlite_urls, normalise_url
-from perfdata_assets.db.engines import Databases, databases
+from perfdata_assets.config import ConfigError, DatabaseUrls, database_urls, default_sqlite_urls, normalise_url
+from perfdata_assets.db.engines import Databases, databases_for
 from perfdata_assets.db.migrate import SchemaNotCurrent, require_current_schema
 
 
@@ -35,12 +35,16 @@ class PerfdataDatabase(dg.ConfigurableResource):
             self._checked = self._open()
         return self._checked
 
+    def urls(self) -> DatabaseUrls:
+        """The two URLs, checked and normalised (``postgresql://`` means psycopg 3), typed."""
+        return DatabaseUrls(
+            lpa=normalise_url("LPA_DATABASE_URL", self.lpa_database_url),
+            perfdata=normalise_url("PERFDATA_DATABASE_URL", self.perfdata_database_url),
+        )
+
     def _open(self) -> Databases:
         try:
-            dbs = databases(
-                normalise_url("PERFDATA_DATABASE_URL", self.perfdata_database_url),
-                normalise_url("LPA_DATABASE_URL", self.lpa_database_url),
-            )
+            dbs = databases_for(self.urls())
             require_current_schema(dbs.perfdata)
         except (ConfigError, SchemaNotCurrent) as exc:
             raise dg.Failure(description=str(exc)) from None

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from perfdata_assets.calendar import LONDON
 from perfdata_assets.config import default_sqlite_urls, perfdata_home
-from perfdata_assets.db.engines import databases, lpa_write_engine, sqlite_perfdata_file
+from perfdata_assets.db.engines import databases, databases_for, lpa_write_engine, sqlite_perfdata_file
 from perfdata_assets.db.migrate import upgrade
 from perfdata_assets.devtools.lpa_seed import seed
 
@@ -62,7 +62,7 @@ def run_demo(months: int, seed_value: int, echo=print) -> None:
     echo(f"seeding a synthetic LPA database ({first} .. {last}) into {make_url(urls.lpa).database}")
     summary = seed(lpa_write_engine(urls.lpa), first, last, seed_value)
     echo(f"  {summary.lpas} LPAs ({summary.deleted} deleted), {summary.feedback} feedback forms")
-    before, after = upgrade(databases(urls.perfdata, urls.lpa).perfdata)
+    before, after = upgrade(databases_for(urls).perfdata)
     echo(f"perfdata schema: {before or 'empty'} -> {after}")
 
     # The Sirius stub goes last: it sets the AWS credentials it checks signatures with,

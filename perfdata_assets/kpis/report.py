@@ -7,7 +7,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from perfdata_assets.config import DatabaseUrls
-from perfdata_assets.db.engines import databases
+from perfdata_assets.db.engines import databases_for
 from perfdata_assets.db.migrate import require_current_schema
 
 LATEST_MONTHS = """
@@ -34,7 +34,7 @@ PERCENTS = ("satisfied_percent", "score_percent", "completion_rate_percent", "ta
 
 
 def latest_months(urls: DatabaseUrls, limit: int) -> list[dict]:
-    engine = databases(urls.perfdata, urls.lpa).perfdata
+    engine = databases_for(urls).perfdata
     require_current_schema(engine)
     query = sa.text(LATEST_MONTHS).columns(month=sa.Date, **{p: sa.Numeric(8, 2) for p in PERCENTS})
     with engine.connect() as conn:
