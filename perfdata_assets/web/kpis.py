@@ -1,4 +1,5 @@
-"""The KPI routes: ``GET /v1/kpis/latest`` and ``GET /v1/kpis`` (JSON or CSV), and the healthcheck.
+"""The KPI routes: ``GET /v1/kpis/latest`` and ``GET /v1/kpis`` (JSON or CSV), ``GET /v1/kpis/revisions``,
+and the healthcheck.
 
 Every figure is read through ``PerformanceData``, the publication's read model.
 """
@@ -9,6 +10,7 @@ import csv
 import datetime as dt
 import io
 import logging
+from decimal import Decimal
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -66,14 +68,36 @@ class Health(BaseModel):
     ok: bool
 
 
+class Revision(BaseModel):
+    """A published value replaced by a different one (kpis.md section 5: restatements are kept)."""
+
+    period_start: dt.date = Field(description="first day of the month revised")
+    data_type: DataType
+    old_value: float | None = Field(description="the value published before; null when it was null")
+    new_value: float | None = Field(description="the value published since")
+    old_published_at: dt.datetime = Field(description="when the old value had been published")
+    restated_at: dt.datetime = Field(description="when the run that changed it published the new value")
+    run_id: str = Field(description="the Dagster run that published the new value")
+
+
+class RevisionList(BaseModel):
+    """Every revision, oldest first."""
+
+    data: list[Revision]
+
+
 # --- Representations -----------------------------------------------------------
 
 
-def _json_value(v: PublishedValue) -> int | float | None:
+def _number(value: Decimal | None, data_type: str) -> int | float | None:
     # A level's count is a JSON integer, as in the OPG export; a percentage a JSON number.
-    if v.value is None:
+    if value is None:
         return None
-    return int(v.value) if v.data_type in COUNT_DATA_TYPES else float(v.value)
+    return int(value) if data_type in COUNT_DATA_TYPES else float(value)
+
+
+def _json_value(v: PublishedValue) -> int | float | None:
+    return _number(v.value, v.data_type)
 
 
 def _kpi_record(v: PublishedValue) -> dict:
@@ -139,6 +163,18 @@ def _kpis_response(values: list[PublishedValue], format: str | None, accept: str
     return JSONResponse({"data": [_kpi_record(v) for v in values]}, headers=headers)
 
 
+def _revision_record(r: published.Restatement) -> dict:
+    return {
+        "period_start": r.period_start.isoformat(),
+        "data_type": r.data_type,
+        "old_value": _number(r.old_value, r.data_type),
+        "new_value": _number(r.new_value, r.data_type),
+        "old_published_at": r.old_published_at.isoformat(),
+        "restated_at": r.restated_at.isoformat(),
+        "run_id": r.run_id,
+    }
+
+
 # --- Routes ------------------------------------------------------------------------
 
 
@@ -160,7 +196,7 @@ def health_router(performance: PerformanceData) -> APIRouter:
 
 
 def kpis_router(performance: PerformanceData) -> APIRouter:
-    """``GET /kpis/latest`` and ``GET /kpis``; the app puts them behind the bearer token."""
+    """``GET /kpis/latest``, ``GET /kpis`` and ``GET /kpis/revisions``; the app puts them behind the bearer token."""
     router = APIRouter()
     csv_or_json = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
     format_query = Query(None, description="csv or json; otherwise the Accept header decides (default JSON)")
@@ -173,6 +209,11 @@ def kpis_router(performance: PerformanceData) -> APIRouter:
         types may be of different months; one never published is absent.
         """
         return _kpis_response(performance.latest_all(), format, request.headers.get("accept"))
+
+    @router.get("/kpis/revisions", response_model=RevisionList)
+    def revisions() -> JSONResponse:
+        """Every published value that a later publication changed: the old and new value, when, by which run."""
+        return JSONResponse({"data": [_revision_record(r) for r in performance.restatements()]})
 
     @router.get("/kpis", response_model=KpiList, responses={**csv_or_json, **documented(400)})
     def kpis(

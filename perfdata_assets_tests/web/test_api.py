@@ -288,11 +288,12 @@ def test_the_committed_openapi_document_is_what_the_app_serves(backend):
     document = json.loads(committed)
     assert sorted(document["paths"]) == [
         "/v1/exports/performance-data/{month}.json", "/v1/exports/transactions-by-channel.csv", "/v1/feedback",
-        "/v1/healthcheck", "/v1/kpis", "/v1/kpis/latest",
+        "/v1/healthcheck", "/v1/kpis", "/v1/kpis/latest", "/v1/kpis/revisions",
     ]
     assert "422" not in json.dumps(document["paths"])
     assert "security" not in document["paths"]["/v1/feedback"]["post"]
     assert document["paths"]["/v1/kpis"]["get"]["security"] == [{"HTTPBearer": []}]
+    assert document["paths"]["/v1/kpis/revisions"]["get"]["security"] == [{"HTTPBearer": []}]
     # The documented data types are the publication's, in its order; no stale name or count remains.
     assert document["components"]["schemas"]["KpiValue"]["properties"]["data_type"]["enum"] == list(DATA_TYPES)
     for stale in ("make_a_lpa_", "digital-take-up-percent", "all four"):
@@ -300,3 +301,26 @@ def test_the_committed_openapi_document_is_what_the_app_serves(backend):
     export = document["paths"]["/v1/exports/performance-data/{month}.json"]["get"]
     assert "make_a_lasting_power_of_attorney_YY_MM.json" in export["description"]
     assert "Content-Disposition" in export["responses"]["200"]["headers"]
+
+
+def test_revisions_list_every_restated_value_with_its_old_value(backend, client):
+    seed_publication(backend)
+    assert client.get("/v1/kpis/revisions", headers=AUTH).json() == {"data": []}
+    assert client.get("/v1/kpis/revisions").status_code == 401
+    # A late correction to March: completion rate and one satisfaction level change, then March is published again.
+    with backend.dbs.perfdata.begin() as conn:
+        conn.execute(sa.text("UPDATE perfdata.completion_rate SET created = 3, completion_rate_percent = 100.00 "
+                             "WHERE month = '2024-03-01'"))
+        conn.execute(sa.text("UPDATE perfdata.user_satisfaction SET very_satisfied = 2, satisfied = 0 "
+                             "WHERE month = '2024-03-01'"))
+        publish(conn, [MONTHS[2]], dt.datetime(2024, 4, 5, 9, 0, tzinfo=dt.timezone.utc), run_id="run-1")
+
+    revisions = client.get("/v1/kpis/revisions", headers=AUTH).json()["data"]
+    again = {"old_published_at": STAMP, "restated_at": "2024-04-05T09:00:00+00:00", "run_id": "run-1"}
+    # Oldest restatement first, then by month and data type; counts as integers, as everywhere.
+    assert revisions == [
+        {"period_start": "2024-03-01", "data_type": "completion-rate-percent", "old_value": 133.33,
+         "new_value": 100.0, **again},
+        {"period_start": "2024-03-01", "data_type": "satisfied", "old_value": 1, "new_value": 0, **again},
+        {"period_start": "2024-03-01", "data_type": "very-satisfied", "old_value": 1, "new_value": 2, **again},
+    ]
