@@ -12,6 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from perfdata_assets.publishing.delivery import NO_PUBLICATION_BUCKET
+from perfdata_assets.sources.sirius.assets import NO_CHANNEL_COUNTS_SOURCE
+from perfdata_assets.sources.uptime.assets import NO_UPTIME_SOURCE
+
 
 @dataclass(frozen=True)
 class Skipped:
@@ -23,25 +27,17 @@ def _configured(resources: Mapping[str, object], key: str) -> bool:
     return bool(getattr(resources.get(key), "is_configured", False))
 
 
+# Each optional resource, the assets that need it (its source's and the KPI made from it
+# alone), and why they are skipped without it.
+OPTIONAL = (
+    ("channel_counts_source", ("sirius_channel_counts", "digital_take_up"), NO_CHANNEL_COUNTS_SOURCE),
+    ("uptime_source", ("health_check_uptime", "service_uptime"), NO_UPTIME_SOURCE),
+    ("publication_bucket", ("opg_publication_delivery",), f"no delivery to OPG: {NO_PUBLICATION_BUCKET}"),
+)
+
+
 def skipped_sources(resources: Mapping[str, object]) -> list[Skipped]:
-    skipped = []
-    if not _configured(resources, "channel_counts_source"):
-        skipped.append(Skipped(
-            ("sirius_channel_counts", "digital_take_up"),
-            "no channel counts source: set SIRIUS_BASE_URL (the Sirius API) or SIRIUS_CHANNEL_COUNTS_CSV (a CSV file)",
-        ))
-    if not _configured(resources, "uptime_source"):
-        skipped.append(Skipped(
-            ("health_check_uptime", "service_uptime"),
-            "no uptime source: set UPTIME_HEALTH_CHECK_ID (the Route 53 health check in CloudWatch) "
-            "or SERVICE_UPTIME_CSV (a CSV file)",
-        ))
-    if not _configured(resources, "publication_bucket"):
-        skipped.append(Skipped(
-            ("opg_publication_delivery",),
-            "no delivery to OPG: PERFDATA_PUBLICATION_BUCKET is not set",
-        ))
-    return skipped
+    return [Skipped(assets, reason) for key, assets, reason in OPTIONAL if not _configured(resources, key)]
 
 
 def skipped_asset_names(resources: Mapping[str, object]) -> set[str]:

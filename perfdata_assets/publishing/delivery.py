@@ -27,6 +27,10 @@ RECORD_DELIVERY = sa.text(
 ).bindparams(sa.bindparam("period_start", type_=sa.Date), sa.bindparam("delivered_at", type_=UTCDateTime))
 
 
+# Said by the asset when it runs unconfigured, and by `perfdata backfill` when it skips it.
+NO_PUBLICATION_BUCKET = "PERFDATA_PUBLICATION_BUCKET is not set: there is no bucket to deliver OPG's file to"
+
+
 class PublicationBucket(dg.ConfigurableResource):
     """OPG's bucket (PERFDATA_PUBLICATION_BUCKET) and how hard to try; credentials from boto3's chain."""
 
@@ -107,10 +111,7 @@ def opg_publication_delivery(
     webhooks: WebhookNotifier,
 ) -> dg.MaterializeResult:
     if not publication_bucket.is_configured:
-        raise dg.Failure(
-            description="PERFDATA_PUBLICATION_BUCKET is not set: there is no bucket to deliver OPG's file to",
-            allow_retries=False,
-        )
+        raise dg.Failure(description=NO_PUBLICATION_BUCKET, allow_retries=False)
     months = DayWindow.from_time_window(context.partition_time_window).months()
     with database.connect().perfdata.connect() as conn:
         values = published.values_between(conn, months[0], months[-1])

@@ -14,6 +14,11 @@ from perfdata_assets.sources.sirius.client import SiriusClient
 from perfdata_assets.sources.sirius.counts import ChannelCounts, SiriusError, SiriusUnavailable
 from perfdata_assets.sources.sirius.csv_source import read_channel_counts_csv
 
+# Said by the asset when it runs unconfigured, and by `perfdata backfill` when it skips it.
+NO_CHANNEL_COUNTS_SOURCE = (
+    "no channel counts source: set SIRIUS_BASE_URL (the Sirius API) or SIRIUS_CHANNEL_COUNTS_CSV (a CSV file)"
+)
+
 
 class ChannelCountsSource(dg.ConfigurableResource):
     """Where channel counts come from: the CSV file when one is named, else the Sirius API."""
@@ -29,11 +34,7 @@ class ChannelCountsSource(dg.ConfigurableResource):
         if self.csv_path:
             return read_channel_counts_csv(self.csv_path, first, last)
         if self.sirius is None:
-            raise dg.Failure(
-                description="no channel counts source: set SIRIUS_BASE_URL (the Sirius API) "
-                "or SIRIUS_CHANNEL_COUNTS_CSV (a CSV file)",
-                allow_retries=False,
-            )
+            raise dg.Failure(description=NO_CHANNEL_COUNTS_SOURCE, allow_retries=False)
         return self.sirius.fetch_channel_counts(first, last)
 
 

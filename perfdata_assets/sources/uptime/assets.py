@@ -29,6 +29,13 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(UTC)
 
 
+# Said by the asset when it runs unconfigured, and by `perfdata backfill` when it skips it.
+NO_UPTIME_SOURCE = (
+    "no uptime source: set UPTIME_HEALTH_CHECK_ID (the Route 53 health check in CloudWatch) "
+    "or SERVICE_UPTIME_CSV (a CSV file)"
+)
+
+
 class UptimeSource(dg.ConfigurableResource):
     """Where per-day uptime comes from: the CSV file when one is named, else CloudWatch.
 
@@ -59,11 +66,7 @@ class UptimeSource(dg.ConfigurableResource):
         if self.csv_path:
             return read_uptime_csv(self.csv_path, first, last)
         if not self.health_check_id:
-            raise dg.Failure(
-                description="no service uptime source: set UPTIME_HEALTH_CHECK_ID (the Route 53 health check, "
-                "read from CloudWatch) or SERVICE_UPTIME_CSV (a CSV file)",
-                allow_retries=False,
-            )
+            raise dg.Failure(description=NO_UPTIME_SOURCE, allow_retries=False)
         try:
             settings = CloudWatchSettings(
                 max_attempts=self.max_attempts,
@@ -154,11 +157,7 @@ def health_check_uptime(
     window = DayWindow.from_time_window(context.partition_time_window)
     days = window.days()
     if not uptime_source.is_configured:
-        raise dg.Failure(
-            description="no service uptime source: set UPTIME_HEALTH_CHECK_ID (the Route 53 health check, "
-            "read from CloudWatch) or SERVICE_UPTIME_CSV (a CSV file)",
-            allow_retries=False,
-        )
+        raise dg.Failure(description=NO_UPTIME_SOURCE, allow_retries=False)
     now = utc_now()
     # Finality only moves forward, so the final days are the window's first ones.
     final_days = [d for d in days if uptime_source.is_final(d, now)]
