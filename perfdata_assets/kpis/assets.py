@@ -158,10 +158,11 @@ def build_kpi_asset(kpi: Kpi) -> dg.AssetsDefinition:
         months = window.months()
         dbs = database.connect()
         with dbs.perfdata.begin() as conn:
-            complete = complete_months(conn, kpi, months)
-            waiting = {
-                m: missing_days(conn, kpi.upstream, DayWindow(m, sql.next_month(m))) for m in months if m not in complete
-            }
+            # One read of the ledger for the window: a month waits for its own missing days only.
+            waiting: dict[dt.date, list[dt.date]] = {}
+            for day in missing_days(conn, kpi.upstream, window):
+                waiting.setdefault(day.replace(day=1), []).append(day)
+            complete = [m for m in months if m not in waiting]
             for run in _consecutive(complete):
                 write_kpi(conn, kpi, run)
             rows = [r for r in read_kpi(conn, kpi, window) if r["month"] in complete]

@@ -6,8 +6,14 @@ import sqlalchemy as sa
 from perfdata_assets.calendar import DayWindow, next_month
 from perfdata_assets.db.ledger import describe_days, missing_days
 from perfdata_assets.db.resource import PerfdataDatabase
-from perfdata_assets.kpis.assets import COMPLETION_RATE, DIGITAL_TAKE_UP, SERVICE_UPTIME, USER_SATISFACTION, Kpi
-from perfdata_assets.kpis.sql import LOADED_DAYS_BY_MONTH, with_months
+from perfdata_assets.kpis.assets import (
+    COMPLETION_RATE,
+    DIGITAL_TAKE_UP,
+    SERVICE_UPTIME,
+    USER_SATISFACTION,
+    Kpi,
+    complete_months,
+)
 
 
 def _rows(database: PerfdataDatabase, query: str) -> list[sa.Row]:
@@ -51,13 +57,10 @@ def build_kpi_checks(kpi: Kpi, percent_may_exceed_100: bool = False) -> list[dg.
         with database.connect().perfdata.connect() as conn:
             months = conn.execute(sa.text(f"SELECT month FROM {table} ORDER BY month").columns(month=sa.Date)).scalars().all()
             # One statement for every month, however long the history; the days are listed only for a short month.
-            loaded = {}
-            if months:
-                by_month = with_months(LOADED_DAYS_BY_MONTH, months).columns(month=sa.Date, loaded=sa.Integer)
-                loaded = dict(conn.execute(by_month, {"asset": kpi.upstream}).all())
+            complete = set(complete_months(conn, kpi, months)) if months else set()
             for month in months:
-                window = DayWindow(month, next_month(month))
-                if loaded.get(month, 0) < len(window.days()):
+                if month not in complete:
+                    window = DayWindow(month, next_month(month))
                     incomplete.append(f"{month:%Y-%m} ({describe_days(missing_days(conn, kpi.upstream, window), 3)})")
         return dg.AssetCheckResult(passed=not incomplete, metadata={"incomplete_months": "; ".join(incomplete) or "none"})
 
