@@ -37,13 +37,6 @@ def _window_months(context: dg.AssetExecutionContext) -> list[dt.date]:
     return DayWindow.from_time_window(context.partition_time_window).months()
 
 
-def _by_month(values: list[PublishedValue]) -> dict[dt.date, list[PublishedValue]]:
-    grouped: dict[dt.date, list[PublishedValue]] = defaultdict(list)
-    for value in values:
-        grouped[value.period_start].append(value)
-    return grouped
-
-
 def publish(
     conn: sa.Connection, months: list[dt.date], published_at: dt.datetime, run_id: str = "outside-dagster"
 ) -> list[Restatement]:
@@ -123,7 +116,7 @@ def published_kpis(context: dg.AssetExecutionContext, database: PerfdataDatabase
         recent = published.values_between(conn, recent_months[0], recent_months[-1]) if recent_months else []
 
     written = [v for v in in_window if v.published_at == published_at]
-    by_month = _by_month(written)
+    by_month = published.by_month(written)
     waiting: dict[dt.date, list[str]] = {}
     for month in months:
         values = by_month.get(month, [])
@@ -182,7 +175,7 @@ def performance_data_exports(
 ) -> dg.MaterializeResult:
     months = _window_months(context)
     with database.connect().perfdata.connect() as conn:
-        by_month = _by_month(published.values_between(conn, months[0], months[-1]))
+        by_month = published.by_month(published.values_between(conn, months[0], months[-1]))
         totals = published.channel_totals(conn)
     # A month with nothing published yet has no file (OPG's import would find
     # nothing to add); the month's own KPIs say what they wait for.

@@ -30,9 +30,7 @@ def opg_files_valid(database: PerfdataDatabase) -> dg.AssetCheckResult:
     with database.connect().perfdata.connect() as conn:
         months = published.published_months(conn)
         values = published.values_between(conn, months[0], months[-1]) if months else []
-    by_month: dict = {}
-    for v in values:
-        by_month.setdefault(v.period_start, []).append(v)
+    by_month = published.by_month(values)
     problems: list[str] = []
     merged: list = []
     for month, month_values in sorted(by_month.items()):

@@ -115,9 +115,7 @@ def opg_publication_delivery(
     months = DayWindow.from_time_window(context.partition_time_window).months()
     with database.connect().perfdata.connect() as conn:
         values = published.values_between(conn, months[0], months[-1])
-    by_month: dict[dt.date, list[published.PublishedValue]] = {}
-    for v in values:
-        by_month.setdefault(v.period_start, []).append(v)
+    by_month = published.by_month(values)
 
     now = utc_now()
     late: list[tuple[dt.date, Upload, str]] = []

@@ -71,6 +71,14 @@ def check_data_type(data_type: str) -> str:
     return data_type
 
 
+def by_month(values: Sequence[PublishedValue]) -> dict[dt.date, list[PublishedValue]]:
+    """The values grouped by their month, each month's in the order they came."""
+    grouped: dict[dt.date, list[PublishedValue]] = {}
+    for value in values:
+        grouped.setdefault(value.period_start, []).append(value)
+    return grouped
+
+
 def _order(value: PublishedValue) -> tuple[dt.date, int]:
     return value.period_start, DATA_TYPES.index(value.data_type)
 
