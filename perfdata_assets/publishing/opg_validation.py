@@ -16,6 +16,9 @@ not check but downstream readers rely on.
   perfdata's contract, alone and appended to an existing ``data.json``.
 
 Pure Python, standard library only: it must run wherever an export is written.
+It restates the contract's data types and order itself rather than importing
+``published.DATA_TYPES``: a check that took its expectations from the code it
+checks could not catch that code's mistakes.
 Every problem is one line naming the file, the record index and the key, so a
 failed upload says exactly what to fix.
 """
