@@ -131,6 +131,8 @@ def published_kpis(context: dg.AssetExecutionContext, database: PerfdataDatabase
                 "published_at": dg.MetadataValue.timestamp(published_at),
                 "not_published_yet": ", ".join(kpis) or "none",
                 "restated": ", ".join(r.data_type for r in restated if r.period_start == month) or "none",
+                # What the revisions webhook announces: read back from this metadata, not the database.
+                "revisions": dg.MetadataValue.json([revision_record(r) for r in restated if r.period_start == month]),
                 "dagster/row_count": len(values),
             },
             partition_key=month.isoformat(),
@@ -153,6 +155,17 @@ def published_kpis(context: dg.AssetExecutionContext, database: PerfdataDatabase
 
 def _figure(value: Decimal | None) -> str:
     return "–" if value is None else f"{value:.2f}"
+
+
+def revision_record(r: Restatement) -> dict:
+    """One restatement as JSON: the data type, its old and new values and when the old one was published."""
+    return {
+        "data_type": r.data_type,
+        "old_value": None if r.old_value is None else float(r.old_value),
+        "new_value": None if r.new_value is None else float(r.new_value),
+        "old_published_at": r.old_published_at.isoformat(),
+        "restated_at": r.restated_at.isoformat(),
+    }
 
 
 @dg.asset(

@@ -1,4 +1,5 @@
-"""Notifications: a webhook per newly published month, and one per failed run.
+"""Notifications: a webhook per newly published month (and one more when it revised published
+values), and one per failed run.
 
 Each event is sent once. The publication sensor's cursor is the storage id of
 the last materialisation it handled, so a restarted daemon carries on where it
@@ -55,6 +56,33 @@ def published_summary(record: dg.EventLogRecord) -> dict:
     }
 
 
+def revised_summary(record: dg.EventLogRecord) -> dict | None:
+    """The JSON a webhook receives when a month's republication changed published values, else None."""
+    materialization = record.asset_materialization
+    revisions = _metadata_value(materialization.metadata, "revisions") or []
+    if not revisions:
+        return None
+    month = dt.date.fromisoformat(materialization.partition)
+
+    def figure(value: float | None) -> str:
+        return "–" if value is None else f"{value:.2f}"
+
+    changes = "; ".join(
+        f"{r['data_type']} {figure(r['old_value'])} → {figure(r['new_value'])} "
+        f"(published {r['old_published_at'][:10]})"
+        for r in revisions
+    )
+    return {
+        "event": "kpis-revised",
+        "service": SERVICE,
+        "month": f"{month:%Y-%m}",
+        "period_start": month.isoformat(),
+        "revisions": revisions,
+        "run_id": record.run_id,
+        "text": f"Make a LPA KPIs for {month:%Y-%m} revised: {changes}",
+    }
+
+
 def _summarise(sent: int, what: str, failures: list[Delivery]) -> str:
     text = f"{what}: {sent} delivered"
     return text + (f"; failed: {', '.join(d.describe() for d in failures)}" if failures else "")
@@ -64,7 +92,8 @@ def _summarise(sent: int, what: str, failures: list[Delivery]) -> str:
     name="published_kpis_webhook",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="POSTs a JSON summary to each PERFDATA_WEBHOOK_URLS URL once per newly published month.",
+    description=("POSTs a JSON summary to each PERFDATA_WEBHOOK_URLS URL once per newly published month, "
+                 "and a kpis-revised one when the month's republication changed published values."),
 )
 def published_kpis_webhook(context: dg.SensorEvaluationContext, webhooks: WebhookNotifier) -> dg.SkipReason:
     if not webhooks.url_list():
@@ -85,14 +114,17 @@ def published_kpis_webhook(context: dg.SensorEvaluationContext, webhooks: Webhoo
     # is passed over rather than left to block the cursor for ever.
     monthly = [r for r in records if r.asset_materialization.partition]
     for record in monthly:
-        deliveries = webhooks.post(published_summary(record), skip=down)
-        for delivery in deliveries:
-            if delivery.error is None:
-                sent += 1
-            else:
-                down.add(delivery.url)
-                failures.append(delivery)
-                context.log.error(f"webhook for {record.asset_materialization.partition}: {delivery.describe()}")
+        # A restated month is announced twice: published, then what was revised.
+        payloads = [published_summary(record), revised_summary(record)]
+        for payload in filter(None, payloads):
+            for delivery in webhooks.post(payload, skip=down):
+                if delivery.error is None:
+                    sent += 1
+                else:
+                    down.add(delivery.url)
+                    failures.append(delivery)
+                    context.log.error(f"{payload['event']} webhook for {record.asset_materialization.partition}: "
+                                      f"{delivery.describe()}")
     context.update_cursor(str(records[-1].storage_id))
     months = sorted({r.asset_materialization.partition[:7] for r in monthly})
     return dg.SkipReason(_summarise(sent, f"months {', '.join(months)}", failures))

@@ -26,7 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import sqlalchemy as sa
 
 from perfdata_assets.calendar import add_months, next_month
-from perfdata_assets.publishing.published import DATA_TYPES, PublishedValue
+from perfdata_assets.publishing.published import DATA_TYPES, PublishedValue, Restatement
 from perfdata_assets.publishing.resource import PerformanceData
 
 log = logging.getLogger("perfdata.dashboard")
@@ -92,12 +92,21 @@ SCORE_DATA_TYPE = "user-satisfaction-score"
 
 
 @dataclass(frozen=True)
+class Revision:
+    """The last time a month's published value was replaced by a different one (kpis.md section 5)."""
+
+    restated_at: dt.datetime  # UTC
+    old_value: Decimal | None  # what was published before it
+
+
+@dataclass(frozen=True)
 class MonthFigure:
     """One month of one data type; ``published`` is False for a month missing from the publication.
 
     ``not_yet`` marks a month missing because the KPI's inputs for it are not yet
     complete (it comes after the KPI's latest published month), as against a
-    month that was skipped.
+    month that was skipped. ``revision`` is set when the value shown replaced an
+    earlier published one.
     """
 
     month: dt.date
@@ -106,6 +115,7 @@ class MonthFigure:
     numerator: int | None = None
     denominator: int | None = None
     not_yet: bool = False
+    revision: Revision | None = None
 
 
 @dataclass(frozen=True)
@@ -171,21 +181,31 @@ def month_range(first: dt.date, last: dt.date) -> list[dt.date]:
     return months
 
 
-def _figure(month: dt.date, value: PublishedValue | None, not_yet: bool = False) -> MonthFigure:
+Revisions = dict[tuple[dt.date, str], Revision]
+
+
+def _figure(month: dt.date, value: PublishedValue | None, not_yet: bool = False,
+            revisions: Revisions | None = None) -> MonthFigure:
     if value is None:
         return MonthFigure(month, published=False, not_yet=not_yet)
-    return MonthFigure(month, True, value.value, value.numerator, value.denominator)
+    revision = (revisions or {}).get((month, value.data_type))
+    return MonthFigure(month, True, value.value, value.numerator, value.denominator, revision=revision)
+
+
+def latest_revisions(restatements: list[Restatement]) -> Revisions:
+    """Each revised month and data type's latest restatement (they come oldest first)."""
+    return {(r.period_start, r.data_type): Revision(r.restated_at, r.old_value) for r in restatements}
 
 
 def _kpi(spec: KpiSpec, window: list[dt.date], by_key: dict[tuple[dt.date, str], PublishedValue],
-         kpi_months: list[dt.date]) -> Kpi:
+         kpi_months: list[dt.date], revisions: Revisions | None = None) -> Kpi:
     """One KPI over the window; ``kpi_months`` are every month it has been published for."""
     in_window = [m for m in kpi_months if window[0] <= m <= window[-1]]
     if not in_window:
         months = [_figure(m, None, not_yet=True) for m in window]
         return Kpi(spec, months, months[-1], None, list(window))
     latest_month = in_window[-1]
-    months = [_figure(m, by_key.get((m, spec.data_type)), not_yet=m > latest_month) for m in window]
+    months = [_figure(m, by_key.get((m, spec.data_type)), m > latest_month, revisions) for m in window]
     latest = months[window.index(latest_month)]
     change = None
     if kpi_months[0] < latest_month:  # not the KPI's first published month
@@ -210,7 +230,9 @@ def read_dashboard(performance: PerformanceData) -> Dashboard:
     values = performance.history(None, add_months(first, -1), latest)
     by_key = {(v.period_start, v.data_type): v for v in values}
     window = month_range(first, latest)
-    kpis = [_kpi(spec, window, by_key, performance.published_months(spec.data_type)) for spec in KPIS]
+    # A small table (one row per value ever changed): read whole, kept per month and data type.
+    revisions = latest_revisions(performance.restatements())
+    kpis = [_kpi(spec, window, by_key, performance.published_months(spec.data_type), revisions) for spec in KPIS]
     by_spec = {kpi.spec.key: kpi for kpi in kpis}
     score = {
         m.month: _figure(m.month, by_key.get((m.month, SCORE_DATA_TYPE)), m.not_yet)

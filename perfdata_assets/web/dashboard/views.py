@@ -182,3 +182,12 @@ def value_cell(figure: MonthFigure) -> str:
     if figure.value is None:
         return NO_FIGURE
     return percent(figure.value)
+
+
+def revision_text(figure: MonthFigure) -> str:
+    """"Revised on 3 December 2026, was 81.00%": a value that replaced an earlier published one."""
+    revision = figure.revision
+    if revision is None:
+        return ""
+    was = NO_FIGURE.lower() if revision.old_value is None else percent(revision.old_value)
+    return f"Revised on {published_on(revision.restated_at)}, was {was}"
