@@ -3,6 +3,7 @@
 import dagster as dg
 
 from perfdata_assets.db.resource import database_resource_from_env
+from perfdata_assets.freshness import perfdata_overdue_webhook, with_freshness
 from perfdata_assets.kpis.assets import completion_rate, digital_take_up, service_uptime, user_satisfaction
 from perfdata_assets.kpis.checks import kpi_checks
 from perfdata_assets.publishing.assets import performance_data_exports, published_kpis
@@ -17,7 +18,8 @@ from perfdata_assets.sources.sirius.assets import channel_counts_source_from_env
 from perfdata_assets.sources.uptime.assets import health_check_uptime, uptime_checks, uptime_source_from_env
 
 defs = dg.Definitions(
-    assets=[
+    # Each with its deadline (freshness.py), shown in the Dagster UI.
+    assets=with_freshness([
         raw_feedback,
         lpa_lifecycle_events,
         sirius_channel_counts,
@@ -29,11 +31,11 @@ defs = dg.Definitions(
         published_kpis,
         performance_data_exports,
         opg_publication_delivery,
-    ],
+    ]),
     asset_checks=[*kpi_checks, *uptime_checks, *publication_checks],
     jobs=jobs,
     schedules=schedules,
-    sensors=[published_kpis_webhook, perfdata_run_failure_webhook],
+    sensors=[published_kpis_webhook, perfdata_run_failure_webhook, perfdata_overdue_webhook],
     resources={
         "database": database_resource_from_env(),
         "channel_counts_source": channel_counts_source_from_env(),

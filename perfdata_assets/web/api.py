@@ -12,8 +12,10 @@ All routes are under ``/v1/``; the OpenAPI document is at ``/v1/openapi.json``
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
+from collections.abc import Callable, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -22,12 +24,13 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from perfdata_assets.publishing.resource import PerformanceData
+from perfdata_assets.publishing.staleness import DATASETS
 from perfdata_assets.web import errors, feedback
 from perfdata_assets.web.dashboard import mount_dashboard
 from perfdata_assets.web.errors import ApiError, documented
 from perfdata_assets.web.exports import exports_router
 from perfdata_assets.web.feedback_route import MAX_FEEDBACK_BYTES, feedback_router
-from perfdata_assets.web.kpis import health_router, kpis_router
+from perfdata_assets.web.kpis import health_router, kpis_router, utc_now
 from perfdata_assets.web.ratelimit import RateLimit, RateLimiter
 
 API_VERSION = "1.0.0"
@@ -46,8 +49,14 @@ def create_app(
     *,
     feedback_rate_limit: RateLimit = RateLimit(),
     max_feedback_bytes: int = MAX_FEEDBACK_BYTES,
+    expected_datasets: Collection[str] = DATASETS,
+    clock: Callable[[], dt.datetime] = utc_now,
 ) -> FastAPI:
-    """The API over the given databases. Nothing connects until a request needs it."""
+    """The API over the given databases. Nothing connects until a request needs it.
+
+    ``expected_datasets``: the KPIs (by headline data type) this deployment publishes; the
+    healthcheck reports only those as stale.
+    """
     performance = PerformanceData(perfdata_database_url=perfdata_database_url, lpa_database_url=lpa_database_url)
     store = feedback.FeedbackStore(lpa_database_url)
     limiter = RateLimiter(feedback_rate_limit)
@@ -79,7 +88,7 @@ def create_app(
     )
     errors.install(app)
     # Open: the healthcheck (for a load balancer) and the feedback form (public, as the service's).
-    app.include_router(health_router(performance), prefix="/v1")
+    app.include_router(health_router(performance, tuple(expected_datasets), clock), prefix="/v1")
     app.include_router(feedback_router(store, limiter, max_feedback_bytes), prefix="/v1")
     # Behind the bearer token: the published figures and the export files.
     protected = {"prefix": "/v1", "dependencies": [Depends(require_token)], "responses": documented(401, 503)}

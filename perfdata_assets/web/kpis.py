@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 import logging
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Literal
 
@@ -17,7 +18,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from perfdata_assets.publishing import published
+from perfdata_assets.publishing import published, staleness
 from perfdata_assets.publishing.published import COUNT_DATA_TYPES, DATA_TYPES, PERIOD, SERVICE, PublishedValue
 from perfdata_assets.publishing.resource import PerformanceData
 from perfdata_assets.web.errors import ApiError, documented
@@ -64,8 +65,24 @@ class KpiList(BaseModel):
     data: list[KpiValue]
 
 
+class StaleDataset(BaseModel):
+    """A KPI, named by its headline data type, whose latest published month is older than it should be."""
+
+    dataset: Literal[staleness.DATASETS]
+    latest_month: str | None = Field(description="the latest month published, YYYY-MM; null if never published",
+                                     json_schema_extra={"pattern": MONTH_PATTERN})
+    expected_month: str = Field(
+        description="the month that should be published by now, YYYY-MM: last month from 12:00 UTC on the 1st "
+        "(OPG's import), the month before until then", json_schema_extra={"pattern": MONTH_PATTERN})
+    due: dt.datetime = Field(
+        description="since when it is late: the deadline (12:00 UTC on the 1st) of the first month missing")
+
+
 class Health(BaseModel):
+    """The process and its database answer (ok); which published data is late (stale)."""
+
     ok: bool
+    stale: list[StaleDataset] = Field(description="empty when every expected dataset is up to date")
 
 
 class Revision(BaseModel):
@@ -178,19 +195,52 @@ def _revision_record(r: published.Restatement) -> dict:
 # --- Routes ------------------------------------------------------------------------
 
 
-def health_router(performance: PerformanceData) -> APIRouter:
-    """``GET /healthcheck``: open, for a load balancer."""
+def _stale_record(s: staleness.StaleDataset) -> dict:
+    return {
+        "dataset": s.dataset,
+        "latest_month": None if s.latest_month is None else f"{s.latest_month:%Y-%m}",
+        "expected_month": f"{s.expected_month:%Y-%m}",
+        "due": s.due.isoformat(),
+    }
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def health_router(
+    performance: PerformanceData, datasets: Sequence[str] = staleness.DATASETS, clock: Callable[[], dt.datetime] = utc_now
+) -> APIRouter:
+    """``GET /healthcheck``: open, for a load balancer and for a monitor.
+
+    ``datasets`` are those this deployment publishes (a KPI whose source is not
+    configured is never expected, so never stale).
+    """
+    datasets = staleness.check_datasets(datasets)
     router = APIRouter()
+    strict_query = Query(False, description="answer 503 (listing each late dataset) when any dataset is stale")
 
     @router.get("/healthcheck", response_model=Health, responses=documented(503))
-    def healthcheck() -> JSONResponse:
-        """Whether the perfdata database answers."""
+    def healthcheck(strict: bool = strict_query) -> JSONResponse:
+        """Whether the perfdata database answers (200, ``ok``), and which published datasets are late.
+
+        Still 200 when some are stale (the process is healthy; ``stale`` lists them), unless
+        ``?strict=1``: then 503 in the error shape, one detail per stale dataset, for a monitor.
+        """
         try:
             performance.ping()
+            latest = {v.data_type: v.period_start for v in performance.latest_all()}
         except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
             log.warning("healthcheck: perfdata database unavailable: %s", type(exc).__name__)
             raise ApiError(503, "the perfdata database is unavailable") from None
-        return JSONResponse({"ok": True})
+        stale = staleness.stale_datasets(latest, clock(), datasets)
+        if strict and stale:
+            raise ApiError(503, *(
+                f"{s.dataset}: stale since {s.due.isoformat()}: {s.expected_month:%Y-%m} expected, latest published "
+                + ("none" if s.latest_month is None else f"{s.latest_month:%Y-%m}")
+                for s in stale
+            ))
+        return JSONResponse({"ok": True, "stale": [_stale_record(s) for s in stale]})
 
     return router
 

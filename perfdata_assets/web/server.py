@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 
 import click
 import uvicorn
 
 from perfdata_assets.config import ConfigError, database_urls
+from perfdata_assets.publishing.staleness import DATASETS
+from perfdata_assets.sources.sirius.assets import channel_counts_source_from_env
+from perfdata_assets.sources.uptime.assets import uptime_source_from_env
 from perfdata_assets.web.api import create_app
 from perfdata_assets.web.ratelimit import RateLimit
+
+
+def configured_datasets() -> list[str]:
+    """The KPIs this deployment publishes, judged from the same environment as the code location's
+    resources: without Sirius or the uptime source, their KPI is never published, so never late."""
+    optional = {"digital-take-up": channel_counts_source_from_env(), "uptime-percent": uptime_source_from_env()}
+    return [d for d in DATASETS if d not in optional or optional[d].is_configured]
 
 
 def serve(
@@ -20,10 +31,12 @@ def serve(
     lpa_database_url: str,
     api_token: str | None,
     feedback_rate_limit: RateLimit = RateLimit(),
+    expected_datasets: Collection[str] = DATASETS,
     log_level: str = "info",
 ) -> None:
     """Serve the API until interrupted. One process: the feedback rate limit lives in it."""
-    app = create_app(perfdata_database_url, lpa_database_url, api_token, feedback_rate_limit=feedback_rate_limit)
+    app = create_app(perfdata_database_url, lpa_database_url, api_token, feedback_rate_limit=feedback_rate_limit,
+                     expected_datasets=expected_datasets)
     # proxy_headers: behind a load balancer listed in FORWARDED_ALLOW_IPS the
     # client address (which the rate limit keys on) comes from X-Forwarded-For.
     uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level=log_level, server_header=False)
@@ -40,7 +53,9 @@ def serve_command(host: str, port: int, feedback_burst: int, feedback_per_minute
     """Serve the HTTP API: published KPIs, exports and the feedback form.
 
     Reads LPA_DATABASE_URL / PERFDATA_DATABASE_URL (default: the embedded SQLite
-    files) and PERFDATA_API_TOKEN (without it the KPI and export routes answer 503).
+    files) and PERFDATA_API_TOKEN (without it the KPI and export routes answer 503). The healthcheck
+    expects digital take-up and uptime only when their sources are configured here (SIRIUS_BASE_URL or
+    SIRIUS_CHANNEL_COUNTS_CSV; UPTIME_HEALTH_CHECK_ID or SERVICE_UPTIME_CSV), as for the code location.
     """
     try:
         urls = database_urls()
@@ -58,6 +73,7 @@ def serve_command(host: str, port: int, feedback_burst: int, feedback_per_minute
         lpa_database_url=urls.lpa,
         api_token=token,
         feedback_rate_limit=RateLimit(burst=feedback_burst, per_minute=feedback_per_minute),
+        expected_datasets=configured_datasets(),
     )
 
 

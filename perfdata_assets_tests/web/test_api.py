@@ -10,9 +10,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from perfdata_assets.publishing.assets import publish
+from perfdata_assets.publishing.delivery import import_deadline
 from perfdata_assets.publishing.published import DATA_TYPES
 from perfdata_assets.publishing.resource import PerformanceData
-from perfdata_assets.web import api
+from perfdata_assets.publishing.staleness import DATASETS, expected_month
+from perfdata_assets.web import api, server
 from perfdata_assets_tests.publishing.fixtures import MONTHS, seed_kpis, seed_publication
 from perfdata_assets_tests.web.conftest import AUTH, TOKEN, app_for
 
@@ -64,11 +66,73 @@ def opg_error(response, status: int, code: str, detail_starts: str) -> None:
 def test_healthcheck_is_open_and_reports_the_database(backend):
     with TestClient(app_for(backend, token=None)) as client:
         response = client.get("/v1/healthcheck")
-        assert response.status_code == 200 and response.json() == {"ok": True}
+        # Nothing published yet: the process is fine, every dataset is stale.
+        assert response.status_code == 200 and response.json()["ok"] is True
+        assert [s["dataset"] for s in response.json()["stale"]] == list(DATASETS)
 
     down = api.create_app("postgresql+psycopg://postgres@127.0.0.1:1/nowhere", backend.lpa_url, TOKEN)
     with TestClient(down) as client:
         opg_error(client.get("/v1/healthcheck"), 503, "OPGDATA-API-UNAVAILABLE", "the perfdata database is unavailable")
+
+
+# One moment for the whole test, so a run straddling 12:00 UTC on the 1st expects one month throughout.
+NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def publish_relative_to_today(backend) -> dt.date:
+    """The fixtures' months, and satisfaction and completion rate also for the month expected today;
+    no uptime at all. Returns the expected month."""
+    expected, _due = expected_month(NOW)
+    seed_kpis(backend)
+    with backend.dbs.perfdata.begin() as conn:
+        conn.execute(sa.text("DELETE FROM perfdata.service_uptime"))
+        for table in ("user_satisfaction", "completion_rate"):
+            conn.execute(sa.text(f"UPDATE perfdata.{table} SET month = :expected WHERE month = :march")
+                         .bindparams(sa.bindparam("expected", type_=sa.Date), sa.bindparam("march", type_=sa.Date)),
+                         {"expected": expected, "march": MONTHS[2]})
+        publish(conn, [*MONTHS, expected], NOW)
+    return expected
+
+
+def test_healthcheck_lists_each_stale_dataset_and_since_when(backend):
+    expected = publish_relative_to_today(backend)
+    stale = [
+        {"dataset": "uptime-percent", "latest_month": None, "expected_month": f"{expected:%Y-%m}",
+         "due": import_deadline(expected).isoformat()},
+        # Digital take-up was last published for March 2024: late since April was due, on 1 May.
+        {"dataset": "digital-take-up", "latest_month": "2024-03", "expected_month": f"{expected:%Y-%m}",
+         "due": "2024-05-01T12:00:00+00:00"},
+    ]
+    with TestClient(app_for(backend, token=None, clock=lambda: NOW)) as client:
+        response = client.get("/v1/healthcheck")
+        assert response.status_code == 200 and response.json() == {"ok": True, "stale": stale}
+        for strict in ("1", "true"):
+            response = client.get("/v1/healthcheck", params={"strict": strict})
+            opg_error(response, 503, "OPGDATA-API-UNAVAILABLE", "uptime-percent: stale since ")
+            assert [e["detail"] for e in response.json()["errors"]] == [
+                f"uptime-percent: stale since {import_deadline(expected).isoformat()}: {expected:%Y-%m} expected, "
+                "latest published none",
+                f"digital-take-up: stale since 2024-05-01T12:00:00+00:00: {expected:%Y-%m} expected, "
+                "latest published 2024-03",
+            ]
+        assert client.get("/v1/healthcheck", params={"strict": "0"}).status_code == 200
+        opg_error(client.get("/v1/healthcheck", params={"strict": "maybe"}), 400, "OPGDATA-API-INVALIDREQUEST",
+                  "strict")
+
+
+def test_a_deployment_without_sirius_or_uptime_expects_neither(backend, monkeypatch):
+    publish_relative_to_today(backend)
+    for variable in ("SIRIUS_BASE_URL", "SIRIUS_CHANNEL_COUNTS_CSV", "UPTIME_HEALTH_CHECK_ID", "SERVICE_UPTIME_CSV"):
+        monkeypatch.delenv(variable, raising=False)
+    datasets = server.configured_datasets()
+    assert datasets == ["user-satisfaction-percent", "completion-rate-percent"]
+    with TestClient(app_for(backend, token=None, expected_datasets=datasets, clock=lambda: NOW)) as client:
+        assert client.get("/v1/healthcheck").json() == {"ok": True, "stale": []}
+        assert client.get("/v1/healthcheck", params={"strict": "1"}).status_code == 200
+    monkeypatch.setenv("SIRIUS_CHANNEL_COUNTS_CSV", "counts.csv")
+    assert server.configured_datasets() == ["user-satisfaction-percent", "digital-take-up", "completion-rate-percent"]
+    with pytest.raises(ValueError, match="unknown dataset"):
+        app_for(backend, expected_datasets=["digital-take-up-percent"])
 
 
 READ_ROUTES = ["/v1/kpis/latest", "/v1/kpis", "/v1/exports/performance-data/2024-01.json",
