@@ -102,6 +102,22 @@ def backfill(start: dt.date, end: dt.date, select: str | None) -> None:
 
 
 @main.command()
+def rebuild() -> None:
+    """Drop the derived tables (the four KPI tables), recreate them, and fill them from the history alone.
+
+    Then re-publishes and rewrites the export files over every whole month the
+    loaded-days ledger covers, in one Dagster run. Never reads the service's
+    tables and never delivers to OPG (docs/operations.md).
+    """
+    from perfdata_assets.rebuild import RebuildError, run_rebuild
+
+    try:
+        run_rebuild(echo=click.echo)
+    except RebuildError as exc:
+        fail(str(exc))
+
+
+@main.command()
 @click.option("--months", default=12, show_default=True, help="how many of the latest months")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV instead of a table")
