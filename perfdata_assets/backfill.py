@@ -111,7 +111,7 @@ def backfill(
         runs.append(BackfillRun(what, first, last, result.run_id))
         if not result.success:
             failed = [e.step_key for e in result.get_step_failure_events()]
-            reasons = [f"{e.step_key}: {_failure_text(e)}" for e in result.get_step_failure_events()]
+            reasons = [f"{e.step_key}: {failure_text(e)}" for e in result.get_step_failure_events()]
             message = f"{what} run {result.run_id} failed: " + "; ".join(reasons or ["see the run's logs"])
             if what == "daily" and months and failed:
                 # The monthly run would publish from a history half refreshed; it is not
@@ -122,7 +122,7 @@ def backfill(
     return runs
 
 
-def _failure_text(event) -> str:
+def failure_text(event) -> str:
     data = event.step_failure_data
     if data.user_failure_data and data.user_failure_data.description:
         return data.user_failure_data.description

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import dagster as dg
 import sqlalchemy as sa
 
-from perfdata_assets.backfill import BackfillRun, _failure_text
+from perfdata_assets.backfill import BackfillRun, failure_text
 from perfdata_assets.calendar import DayWindow, monthly_partitions, range_tags
 from perfdata_assets.config import database_urls, perfdata_home
 from perfdata_assets.db.derived import recreate_derived_tables
@@ -136,7 +136,7 @@ def rebuild(defs: dg.Definitions, engine: sa.Engine, instance: dg.DagsterInstanc
     )
     run = BackfillRun("monthly", first, last, result.run_id)
     if not result.success:
-        reasons = [f"{e.step_key}: {_failure_text(e)}" for e in result.get_step_failure_events()]
+        reasons = [f"{e.step_key}: {failure_text(e)}" for e in result.get_step_failure_events()]
         raise RebuildError(
             f"rebuild run {result.run_id} failed: {'; '.join(reasons or ['see the run logs'])} | the derived tables "
             "may be incomplete: fix the cause and run `perfdata rebuild` again (published_kpis and the export "
