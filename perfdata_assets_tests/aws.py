@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from perfdata_assets.devtools.loopback import free_port
+from perfdata_assets.devtools.loopback import free_port as free_port  # re-exported: test_cloudwatch.py uses it
 from perfdata_assets.devtools.loopback import wait_for_port as _wait_for_port
 
 DUMMY_ACCESS_KEY = "AKIAPERFDATATESTKEY0"
@@ -84,9 +84,12 @@ def moto_endpoint() -> MotoEndpoint:
             from moto.server import ThreadedMotoServer
 
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
-            port = free_port()
-            server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+            # Port 0: the server's own socket gets the port, so no other process can take it between
+            # choosing and binding (a free_port() race would fail the bind, and start() would then wait
+            # forever for a server that never comes up). start() returns once it is listening.
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             server.start()
+            port = server.get_host_and_port()[1]
             _wait_for_port(port)
             atexit.register(server.stop)
             _server = MotoEndpoint(f"http://127.0.0.1:{port}")

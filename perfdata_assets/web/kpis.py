@@ -220,7 +220,7 @@ def health_router(
     router = APIRouter()
     strict_query = Query(False, description="answer 503 (listing each late dataset) when any dataset is stale")
 
-    @router.get("/healthcheck", response_model=Health, responses=documented(503))
+    @router.get("/healthcheck", response_model=Health, responses=documented(400, 503))
     def healthcheck(strict: bool = strict_query) -> JSONResponse:
         """Whether the perfdata database answers (200, ``ok``), and which published datasets are late.
 

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from perfdata_assets.devtools.loopback import free_port
 from perfdata_assets.sources.lpa.sql import VALID_RATINGS
 from perfdata_assets.sources.lpa.tables import applications, feedback
 from perfdata_assets_tests.support import wait_for_activity
@@ -430,12 +430,33 @@ TOKEN = "reliability-token-5e7d1c"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
+def reserved_port() -> int:
+    """A loopback port kept from everyone but a server that binds it with SO_REUSEADDR (uvicorn does).
+
+    ``free_port()`` closes its socket at once: until `perfdata serve` has started (seconds, on a loaded
+    machine) the port is anyone's, and any outgoing connection of another process may take it as its
+    local port, so the server fails to bind, or another server answers in its place. Here the port is
+    left in TIME_WAIT (the accepting side closes first): for a minute the kernel hands it neither to
+    ``bind(0)`` nor to ``connect()``, while an explicit bind with SO_REUSEADDR still succeeds.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = listener.accept()
+            accepted.close()  # before the client's end: the TIME_WAIT is on this side, on `port`
+            client.recv(1)  # the FIN has arrived: the close above is complete
+    return port
+
+
 @contextlib.contextmanager
 def perfdata_serve(url: str, tmp_path: Path, burst: int, per_minute: float):
-    """`perfdata serve` on an ephemeral loopback port over ``url``; yields (base URL, process)."""
+    """`perfdata serve` on a reserved loopback port over ``url``; yields (base URL, process, log)."""
     import httpx
 
-    port = free_port()
+    port = reserved_port()
     env = cli_env(url, tmp_path, PERFDATA_API_TOKEN=TOKEN)
     args = [str(BIN / "perfdata"), "serve", "--host", "127.0.0.1", "--port", str(port),
             "--feedback-burst", str(burst), "--feedback-per-minute", str(per_minute)]
@@ -453,6 +474,9 @@ def perfdata_serve(url: str, tmp_path: Path, burst: int, per_minute: float):
             assert process.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, "perfdata serve did not start"
             time.sleep(0.2)
+        # The answer came from this process (uvicorn says so before it serves), not from another on the port.
+        assert process.poll() is None and f"running on {base}" in log.read_text(errors="replace"), \
+            log.read_text(errors="replace")[-3000:]
         yield base, process, log
     finally:
         with contextlib.suppress(ProcessLookupError):

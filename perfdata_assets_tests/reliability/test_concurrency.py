@@ -172,8 +172,13 @@ def test_two_perfdata_backfill_processes_and_the_nightly_job_at_once(world, copy
         env = support.cli_env(url, home, SIRIUS_CHANNEL_COUNTS_CSV=str(world.csv), PERFDATA_EXPORT_DIR=str(export_dir))
         processes[name] = (support.start(command, env, home, home / "run.log"), env, home)
     deadline = time.monotonic() + 480
-    for name, (process, _env, _home) in processes.items():
-        process.wait(timeout=max(1.0, deadline - time.monotonic()))  # no deadlock, nobody stuck
+    try:
+        for name, (process, _env, _home) in processes.items():
+            process.wait(timeout=max(1.0, deadline - time.monotonic()))  # no deadlock, nobody stuck
+    finally:  # a stuck one (and all it started) must not run on, loading the machine, into the next tests
+        for process, _env, _home in processes.values():
+            if process.poll() is None:
+                support.kill_group(process)
     for name, (process, env, home) in processes.items():
         if process.returncode == 0:
             continue

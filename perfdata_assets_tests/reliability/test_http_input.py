@@ -22,6 +22,7 @@ import schemathesis
 import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
 
 from perfdata_assets.db import engines
 from perfdata_assets.web.api import MAX_FEEDBACK_BYTES
@@ -70,12 +71,17 @@ def server(api_database, tmp_path_factory):
 @pytest.fixture
 def http(server):
     base, process, log = server
+    # The server (and its log) is the module's: only what this test's requests logged is this test's to judge
+    # (the schemathesis tests rightly get a 503 from /v1/healthcheck?strict=1: the seeded months are of 2024).
+    start = log.stat().st_size
     with httpx.Client(base_url=base, timeout=30) as client:
         yield client
         # No crash: the same process still answers, and it never logged a 5xx or a traceback.
         assert process.poll() is None
         assert client.get("/v1/healthcheck").status_code == 200
-    text = log.read_text(errors="replace")
+    with log.open("rb") as f:
+        f.seek(start)
+        text = f.read().decode(errors="replace")
     assert "Traceback" not in text and '" 500' not in text and '" 503' not in text
 
 
@@ -315,11 +321,24 @@ schema = schemathesis.openapi.from_path(OPENAPI)
 schema.config.generation.update(allow_extra_parameters=False)
 
 
+def stale_healthcheck(case, response) -> bool:
+    """The one documented 5xx that is not a fault: ``GET /v1/healthcheck?strict=…`` answering 503 because
+    published datasets are stale. They always are here: the seeded publication ends in March 2024 (MONTHS),
+    whatever the day the test runs, so any true ``strict`` gets it; any other 503 is still a failure."""
+    if (case.method.upper(), case.path, response.status_code) != ("GET", "/v1/healthcheck", 503):
+        return False
+    errors = response.json().get("errors") or [{}]
+    return all(e.get("code") == "OPGDATA-API-UNAVAILABLE" and "stale since" in e.get("detail", "") for e in errors)
+
+
 def _schemathesis(case, server, examples_note: str) -> None:
     base, process, _log = server
     response = case.call(base_url=base, headers={**AUTH, **(case.headers or {})}, timeout=30)
-    assert response.status_code < 500, (examples_note, case.method, case.formatted_path, response.status_code)
-    case.validate_response(response)
+    stale = stale_healthcheck(case, response)
+    assert response.status_code < 500 or stale, (
+        examples_note, case.method, case.formatted_path, response.status_code, response.text[:500])
+    # The rest of the document's promises hold for it too (503 documented, the error shape).
+    case.validate_response(response, excluded_checks=[not_a_server_error] if stale else None)
     assert process.poll() is None
 
 
