@@ -45,10 +45,15 @@ def admin_engine(url: str) -> sa.Engine:
 
 
 def snapshot(url: str, with_run_times: bool = True) -> dict[str, list[tuple]]:
-    """Every row of every perfdata table, as text, sorted: equal snapshots are equal tables."""
+    """Every row of every perfdata table, as text, sorted: equal snapshots are equal tables.
+
+    All tables are read in one REPEATABLE READ transaction, so the snapshot is one moment: a run
+    still going (its next step committing a table and its ledger days between two of these SELECTs)
+    cannot make a step's writes look half old, half new when they are not.
+    """
     engine = admin_engine(url)
     out = {}
-    with engine.connect() as conn:
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
         for table, columns in TABLES.items():
             if with_run_times and table in RUN_TIMES:
                 columns += f", {RUN_TIMES[table]}"
