@@ -5,7 +5,9 @@
 
 Steps (each in its own subprocess, see bench/measure.py for what is measured):
 
-  B  the floor: hand-written SQL doing the same work (history copies + keys, the figures)
+  demo  `perfdata demo` (what `make demo` runs) into a scratch PERFDATA_HOME, first, on a quiet machine
+  B  the floor: hand-written SQL doing the same work (history copies + keys, the figures);
+     then, apart from B's time, PostgreSQL's own COPY out / COPY in / CREATE TABLE AS of B's events
   C  the naive Dagster way: one run per daily partition, measured on one month, scaled
   A  `perfdata backfill` of the whole history into an empty perfdata schema (and of
      a shorter window first, for the cost growth; that one again with Dagster's
@@ -14,14 +16,18 @@ Steps (each in its own subprocess, see bench/measure.py for what is measured):
      (after the shorter backfill too: E must not grow with the history)
   D  the naive Python way: source rows into pandas, aggregated there
   F  GET /v1/kpis/latest under load from a second process, on loopback
+  scale  B and A (the whole history) again on a second database with twice the LPAs
+     and feedback a month (generated once, reused while its marker matches)
 
-A's figures must equal B's (and C's, D's and E's must too), month by month and
-column by column, or the benchmark exits non-zero. Results go to bench/RESULTS.md.
+A's figures must equal B's (and C's, D's and E's must too, and A's at twice the
+size B's at twice the size), month by month and column by column, or the
+benchmark exits non-zero. Results go to bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -36,7 +42,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench import generate
-from bench.measure import DATA_DIR, REPO, Measurement, StepFailed, run_step
+from bench.measure import DATA_DIR, REPO, Measurement, StepFailed, run_command, run_step
 from perfdata_assets.devtools.loopback import free_port
 
 KPIS = {
@@ -47,6 +53,9 @@ KPIS = {
 }
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PANDAS_DIR = DATA_DIR / "pydeps"
+DEFAULT_PARAMS = generate.Params(5, 100_000, 5_000)
+# The scale step: the same history with this many times the LPAs and feedback a month.
+SCALE = 2
 
 
 # What the image and the Helm values set for every run (the scheduled runs of E, the runs of C).
@@ -54,8 +63,11 @@ IMAGE_ENV = {"DAGSTER_EVENT_BATCH_SIZE": "1000"}
 
 # What the Dagster event log costs A: variants of the shorter backfill, each into an empty schema.
 EXPERIMENTS = [
-    ("Dagster's defaults: each event written alone, on a new connection (A before `perfdata backfill` tuned them)",
-     {"DAGSTER_EVENT_BATCH_SIZE": "0"}, {"without_connection_pool": True}),
+    ("Dagster's defaults: dagster-postgres's own event log, each event written alone, on a new connection "
+     "(A before `perfdata backfill` tuned them)",
+     {"DAGSTER_EVENT_BATCH_SIZE": "0"}, {"without_connection_pool": True, "event_log": "dagster-postgres"}),
+    ("dagster-postgres's own event log (planned events written one at a time), with the batching and pooled "
+     "connections `perfdata backfill` sets", {}, {"event_log": "dagster-postgres"}),
     ("without the per-partition metadata", {}, {"without_partition_metadata": True}),
     ("with DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1 (not adopted: a failed run's partitions would not "
      "show as failed)", {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1"}, {}),
@@ -77,7 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--load-requests", type=int, default=4000, help="F: requests under load (default 4000)")
     parser.add_argument("--load-seconds", type=float, default=30.0, help="F: time bound of the loaded phase")
     parser.add_argument("--load-concurrency", type=int, default=4, help="F: concurrent clients (default 4)")
-    parser.add_argument("--skip", action="append", default=[], choices=["C", "D", "E", "F", "growth", "experiments"],
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["C", "D", "E", "F", "growth", "experiments", "scale", "demo"],
                         help="leave a step out (repeatable)")
     parser.add_argument("--output", type=Path, help="where the report goes (default bench/RESULTS.md for the "
                         "default sizes, bench/data/RESULTS-<database>.md for others, so a quick run never "
@@ -86,6 +99,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # --- set-up -------------------------------------------------------------------------
+
+
+def database_name(params: generate.Params) -> str:
+    """perfdata_bench for the default sizes, else a name saying the sizes (so each size keeps its data)."""
+    if params == DEFAULT_PARAMS:
+        return "perfdata_bench"
+    return f"perfdata_bench_{params.years}y_{params.lpas_per_month}pm_{params.feedback_per_month}fb"
+
+
+def prepare_dataset(admin_url: str, database: str, params: generate.Params, today: dt.date, echo,
+                    force: bool) -> tuple[str, generate.Dataset]:
+    """The LPA database at these sizes (generated or reused), its writes flushed before anything is measured."""
+    url = generate.ensure_database(admin_url, database)
+    dataset = generate.ensure_dataset(url, params, today, echo=echo, force=force)
+    if not dataset.reused:
+        checkpoint(admin_url)
+    return url, dataset
+
+
+def checkpoint(admin_url: str) -> None:
+    """CHECKPOINT after generating: the generator's dirty pages are written now, not during a measured step."""
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql("CHECKPOINT")
+    except sa.exc.DBAPIError:
+        pass  # not a superuser (or pg_checkpoint): the background writer flushes them in its own time
+    finally:
+        admin.dispose()
 
 
 def machine_description(engine: sa.Engine) -> dict:
@@ -124,8 +166,14 @@ def reset_perfdata_schema(url: str) -> None:
     engine.dispose()
 
 
-def fresh_dagster_instance(storage: str, admin_url: str, database: str, home: Path) -> None:
-    """A new, empty Dagster instance: its own PostgreSQL database (as production) or SQLite files."""
+def fresh_dagster_instance(storage: str, admin_url: str, database: str, home: Path,
+                           event_log: str = "perfdata") -> None:
+    """A new, empty Dagster instance: its own PostgreSQL database (as production) or SQLite files.
+
+    On PostgreSQL its storages are deploy/dagster.yaml's: dagster-postgres's run and schedule
+    storages and perfdata's event log (perfdata_assets/event_log.py), or with
+    ``event_log="dagster-postgres"`` dagster-postgres's own, for the experiments.
+    """
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     config = "telemetry:\n  enabled: false\n"
@@ -137,12 +185,32 @@ def fresh_dagster_instance(storage: str, admin_url: str, database: str, home: Pa
             conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
         admin.dispose()
         url = sa.engine.make_url(admin_url)
+        db = (f"{{postgres_db: {{scheme: postgresql+psycopg2, hostname: {url.host}, port: {url.port or 5432}, "
+              f"username: {url.username}, password: '{url.password or ''}', db_name: {database}}}}}")
+        event_log_class = ("perfdata_assets.event_log, class: BatchedPostgresEventLogStorage" if event_log == "perfdata"
+                           else "dagster_postgres.event_log, class: PostgresEventLogStorage")
         config += (
-            "storage:\n  postgres:\n    postgres_db:\n      scheme: postgresql+psycopg2\n"
-            f"      hostname: {url.host}\n      port: {url.port or 5432}\n      username: {url.username}\n"
-            f"      password: '{url.password or ''}'\n      db_name: {database}\n"
+            f"run_storage: {{module: dagster_postgres.run_storage, class: PostgresRunStorage, config: {db}}}\n"
+            f"event_log_storage: {{module: {event_log_class}, config: {db}}}\n"
+            f"schedule_storage: {{module: dagster_postgres.schedule_storage, class: PostgresScheduleStorage, "
+            f"config: {db}}}\n"
         )
     (home / "dagster.yaml").write_text(config)
+
+
+@contextlib.contextmanager
+def sirius_stub_environment(last_day: dt.date):
+    """The signing Sirius stub in this process; the variables a step needs to reach it (this process's left as they were)."""
+    from bench.steps import STUB_AWS
+    from perfdata_assets.devtools.sirius_stub import signing_stub_for_this_process
+
+    saved = dict(os.environ)
+    try:
+        with signing_stub_for_this_process(STUB_AWS, complete_through=last_day):
+            yield {name: os.environ[name] for name in (*STUB_AWS, "SIRIUS_BASE_URL")}
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def warm_cache(url: str) -> float:
@@ -223,6 +291,39 @@ def month_list(first: dt.date, last: dt.date) -> list[dt.date]:
     return months
 
 
+# --- demo ------------------------------------------------------------------------------------
+
+
+def demo_command() -> list[str]:
+    """What `make demo` runs: the installed `perfdata` script next to this Python, else the module."""
+    script = Path(sys.executable).parent / "perfdata"
+    if script.exists():
+        return [str(script), "demo"]
+    return [sys.executable, "-m", "perfdata_assets.cli", "demo"]
+
+
+def demo_environment(home: Path) -> dict[str, str]:
+    """A user's environment for `make demo`: none of perfdata's, Sirius's or DAGSTER_HOME, and a scratch home.
+
+    PERFDATA_HOME moves .perfdata/ (the SQLite files, the local Dagster instance,
+    the exports) so the user's own demo is not clobbered; without DAGSTER_HOME
+    the demo makes its instance there, as on a first `make demo`.
+    """
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PERFDATA_", "LPA_DATABASE_", "SIRIUS_")) and k != "DAGSTER_HOME"}
+    return {**env, "PERFDATA_HOME": str(home)}
+
+
+def measure_demo(admin_url: str, databases: list[str], echo) -> Measurement:
+    home = DATA_DIR / "demo_home"
+    shutil.rmtree(home, ignore_errors=True)  # a first run, as for a new user
+    home.mkdir(parents=True)
+    load = os.getloadavg()[0]  # the demo's target needs a quiet machine: the report says how quiet it was
+    measurement = run_command("demo", demo_command(), demo_environment(home), admin_url, databases, echo)
+    measurement.result = {"load_average_before": load}
+    return measurement
+
+
 # --- F -------------------------------------------------------------------------------------
 
 
@@ -290,6 +391,41 @@ def measure_api(args, env: dict, admin_url: str, databases: list[str], echo) -> 
     return load, {"server_max_rss_mb": server_rss}, " ".join(["python", *command[1:4]])
 
 
+# --- scale ---------------------------------------------------------------------------------
+
+
+def scale_step(args, params: generate.Params, env: dict, today: dt.date, echo) -> tuple[dict, list[str]]:
+    """B and A (the whole history) again on a second database with SCALE times the LPAs and feedback a month.
+
+    After every step at 1×, so that none of them runs with the bigger data in
+    the page cache; A's figures are compared with B's there too.
+    """
+    bigger = generate.Params(params.years, params.lpas_per_month * SCALE, params.feedback_per_month * SCALE)
+    database = f"{args.database}_{SCALE}x" if args.database else database_name(bigger)
+    dagster_db = f"{database}_dagster"
+    echo(f"scale: {SCALE}× the LPAs and feedback a month, database {database}")
+    url, dataset = prepare_dataset(args.admin_url, database, bigger, today, echo, args.regenerate)
+    first, last = dataset.first_day, dataset.last_day
+    months = month_list(first, last)
+    env = {**env, "LPA_DATABASE_URL": url, "PERFDATA_DATABASE_URL": url, "PERFDATA_START_DATE": first.isoformat()}
+    watched = [database, dagster_db]
+    echo(f"history {first} .. {last}: {dataset.applications:,} LPAs ({dataset.events:,} lifecycle events), "
+         f"{dataset.feedback:,} feedback forms")
+    echo(f"warming the page cache: {warm_cache(url):.0f} s")
+
+    echo(f"B ({SCALE}×): the floor (hand-written SQL)")
+    window = {"start": first.isoformat(), "end": last.isoformat()}
+    b = run_step(f"B_{SCALE}x", "floor", {"url": url, **window}, env, args.admin_url, watched, echo)
+    floor_figures = read_figures(url, "bench_floor", months)
+
+    echo(f"A ({SCALE}×): perfdata backfill {first} .. {last} ({len(months)} months) into an empty schema")
+    reset_perfdata_schema(url)
+    fresh_dagster_instance(args.dagster_storage, args.admin_url, dagster_db, Path(env["DAGSTER_HOME"]))
+    a = run_step(f"A_{SCALE}x", "backfill", window, env, args.admin_url, watched, echo)
+    problems = compare(f"A ({SCALE}×)", read_figures(url, "perfdata", months), floor_figures, months)
+    return {"factor": SCALE, "database": database, "dataset": dataset, "A": a, "B": b}, problems
+
+
 # --- the run ---------------------------------------------------------------------------------
 
 
@@ -298,18 +434,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     echo = lambda text="": print(text, flush=True)  # noqa: E731
     params = generate.Params(args.years, args.lpas_per_month, args.feedback_per_month)
-    default = generate.Params(5, 100_000, 5_000)
-    database = args.database or ("perfdata_bench" if params == default
-                                 else f"perfdata_bench_{args.years}y_{args.lpas_per_month}pm_{args.feedback_per_month}fb")
+    database = args.database or database_name(params)
     dagster_db = f"{database}_dagster"
     if args.output is None:
-        args.output = REPO / "bench" / "RESULTS.md" if params == default else DATA_DIR / f"RESULTS-{database}.md"
+        args.output = REPO / "bench" / "RESULTS.md" if params == DEFAULT_PARAMS else DATA_DIR / f"RESULTS-{database}.md"
         args.output.parent.mkdir(parents=True, exist_ok=True)
     today = dt.date.today()
     load_before = os.getloadavg()
 
-    url = generate.ensure_database(args.admin_url, database)
-    dataset = generate.ensure_dataset(url, params, today, echo=echo, force=args.regenerate)
+    url, dataset = prepare_dataset(args.admin_url, database, params, today, echo, args.regenerate)
     first, last = dataset.first_day, dataset.last_day
     months = month_list(first, last)
     machine = machine_description(sa.create_engine(args.admin_url, poolclass=sa.pool.NullPool))
@@ -340,15 +473,26 @@ def main(argv: list[str] | None = None) -> int:
         nightly_first = last - dt.timedelta(days=2)
         echo(f"{label}: the nightly runs ({nightly_first} .. {last}) and the monthly run ({span[-1]:%B %Y}) "
              f"after {len(span)} months of history")
-        step(label, "nightly", {"first": nightly_first.isoformat(), "last": last.isoformat(),
-                                "month": span[-1].isoformat()}, IMAGE_ENV)
+        # Sirius is another service: its stand-in runs here, not in the measured process (as A's and B's
+        # does, alike), so E is what a scheduled run costs perfdata.
+        with sirius_stub_environment(last) as stub_env:
+            step(label, "nightly", {"first": nightly_first.isoformat(), "last": last.isoformat(),
+                                    "month": span[-1].isoformat(), "stub_outside": True}, {**IMAGE_ENV, **stub_env})
         problems.extend(compare(label, read_figures(url, "perfdata", span), floor_figures, span))
+
+    if "demo" not in args.skip:
+        # First, while nothing else of the benchmark runs: the demo is judged on its own wall time.
+        echo("demo: perfdata demo (make demo) into a scratch PERFDATA_HOME")
+        results["demo"] = measure_demo(args.admin_url, watched, echo)
 
     echo(f"warming the page cache: {warm_cache(url):.0f} s")
 
     echo("B: the floor (hand-written SQL)")
     step("B", "floor", {"url": url, "start": first.isoformat(), "end": last.isoformat()})
     floor_figures = read_figures(url, "bench_floor", months)
+    # PostgreSQL's own rate for B's event rows, in a step of its own so that B's time does not include it.
+    echo("B: PostgreSQL's COPY out, COPY in and CREATE TABLE AS of the floor's lifecycle events")
+    step("B_copy", "copy_rate", {"url": url, "dir": str(DATA_DIR)})
 
     if "C" not in args.skip:
         month = months[-1]
@@ -381,7 +525,9 @@ def main(argv: list[str] | None = None) -> int:
             for what, extra_env, options in EXPERIMENTS:
                 echo(f"A experiment, {len(span)} months: {what}")
                 reset_perfdata_schema(url)
-                fresh_dagster_instance(args.dagster_storage, args.admin_url, dagster_db, dagster_home)
+                options = dict(options)
+                fresh_dagster_instance(args.dagster_storage, args.admin_url, dagster_db, dagster_home,
+                                       event_log=options.pop("event_log", "perfdata"))
                 measurement = run_step(f"{label} {what}", "backfill",
                                        {"start": window_first.isoformat(), "end": window_last.isoformat(), **options},
                                        {**env, **extra_env}, args.admin_url, watched, echo)
@@ -413,12 +559,17 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(f"F pending: {exc}")
             echo(f"  F pending: {exc}")
 
+    scale = None
+    if "scale" not in args.skip:
+        scale, wrong = scale_step(args, params, env, today, echo)
+        problems += wrong
+
     from bench.report import render
 
     text = render(
         dataset=dataset, machine=machine, results=results, api=api, notes=notes, problems=problems,
         args=args, database=database, revision=git_revision(), load=(load_before, os.getloadavg()),
-        experiments=experiments,
+        experiments=experiments, scale=scale,
         total_seconds=time.monotonic() - started,
     )
     args.output.write_text(text)

@@ -1,7 +1,7 @@
 """Running one measured step: wall time, peak RSS, and PostgreSQL's own memory.
 
-Every measured step runs in a fresh Python subprocess (``python -m bench.steps``),
-so its peak RSS is its own: ``os.wait4`` returns the child's ``ru_maxrss``
+Every measured step runs in a fresh Python subprocess (``python -m bench.steps``,
+or for the demo the ``perfdata demo`` command itself), so its peak RSS is its own: ``os.wait4`` returns the child's ``ru_maxrss``
 (the kernel's high-water mark of its resident set, its reaped children
 included), nothing of the benchmark's parent process.
 
@@ -123,32 +123,46 @@ def run_step(
     echo=print,
 ) -> Measurement:
     """Run ``python -m bench.steps STEP`` in a subprocess and measure it."""
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOG_DIR / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.log"
     with tempfile.NamedTemporaryFile("r", suffix=".json", dir=DATA_DIR, delete=False) as out:
         result_path = out.name
-    command = [sys.executable, "-m", "bench.steps", step, json.dumps(args), result_path]
+    try:
+        command = [sys.executable, "-m", "bench.steps", step, json.dumps(args), result_path]
+        measurement = run_command(name, command, {**os.environ, **env}, admin_url, databases, echo)
+        measurement.result = json.loads(Path(result_path).read_text() or "{}")
+    finally:
+        os.unlink(result_path)
+    return measurement
+
+
+def run_command(
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    admin_url: str,
+    databases: list[str],
+    echo=print,
+) -> Measurement:
+    """Run any command in a subprocess and measure it; ``env`` is its whole environment (nothing is inherited)."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = LOG_DIR / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.log"
     temp_before = temp_bytes(admin_url, databases[0])
     sampler = BackendMemorySampler(databases)
     sampler.start()
     try:
         started = time.perf_counter()
         with open(log_path, "w") as log:
-            process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **env}, stdout=log,
-                                       stderr=subprocess.STDOUT)
+            process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
             _, status, usage = os.wait4(process.pid, 0)
             process.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - started
         pg_peak = sampler.stop()
         temp_mb = (temp_bytes(admin_url, databases[0]) - temp_before) / 2**20
-        result = json.loads(Path(result_path).read_text() or "{}")
     finally:
         sampler.stop()
-        os.unlink(result_path)
     if process.returncode != 0:
         tail = "\n".join(log_path.read_text().splitlines()[-25:])
         raise StepFailed(f"{name} failed (exit {process.returncode}); log {log_path}:\n{tail}")
-    measurement = Measurement(name, seconds, usage.ru_maxrss / 1024, pg_peak, temp_mb, result, str(log_path))
+    measurement = Measurement(name, seconds, usage.ru_maxrss / 1024, pg_peak, temp_mb, {}, str(log_path))
     echo(f"  {name}: {seconds:.1f} s, peak RSS {measurement.max_rss_mb:.0f} MB, "
          f"PostgreSQL backends {pg_peak:.0f} MB anonymous, {temp_mb:.0f} MB temp files")
     return measurement

@@ -6,6 +6,15 @@ import datetime as dt
 
 from bench.measure import Measurement
 
+# The targets of issue #15, in one place.
+A_OVER_B = 1.2  # A ≤ 1.2 × B on the whole history
+E_SECONDS = 2.0  # the nightly step, its whole subprocess
+DEMO_SECONDS = 15.0  # `make demo`
+RSS_MB = 400  # A's peak RSS, at every history length and at twice the LPAs
+# A/B at twice the LPAs may exceed A/B at 1× by this much and still count as "no worse": two runs of the
+# same step on this shared machine differ by a few per cent.
+SCALE_TOLERANCE = 0.05
+
 
 def _s(seconds: float) -> str:
     return f"{seconds:,.1f} s" if seconds < 600 else f"{seconds / 60:,.1f} min"
@@ -15,16 +24,26 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def _rate(rows: float, seconds: float) -> str:
+    return f"{rows / seconds / 1e6:,.2f} M rows/s" if rows >= 1e6 * seconds else f"{rows / seconds:,.0f} rows/s"
+
+
+def _flat(sizes: list[Measurement], base: Measurement) -> bool:
+    """Peak RSS grows by at most 15 % + 20 MB over the smallest run's: flat, allowing for noise."""
+    return all(m.max_rss_mb <= base.max_rss_mb * 1.15 + 20 for m in sizes)
+
+
 def render(*, dataset, machine, results: dict[str, Measurement], api, notes, problems, args, database, revision,
-           load, total_seconds, experiments=()) -> str:
+           load, total_seconds, experiments=(), scale=None) -> str:
     a, b = results["A"], results["B"]
-    years = dataset.months / 12
     lines = [
         "# perfdata benchmark",
         "",
         f"Measured {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} by `python -m bench"
         + (f" --years {args.years}" if args.years != 5 else "")
         + (f" --lpas-per-month {args.lpas_per_month}" if args.lpas_per_month != 100_000 else "")
+        + (f" --feedback-per-month {args.feedback_per_month}" if args.feedback_per_month != 5_000 else "")
+        + "".join(f" --skip {step}" for step in args.skip)
         + f"` (code {revision}).",
         "",
         f"- Machine: {machine['cores']} cores ({machine['cpu']}), {machine['memory_gb']:.0f} GB memory, "
@@ -38,7 +57,8 @@ def render(*, dataset, machine, results: dict[str, Measurement], api, notes, pro
         f"{dataset.feedback:,} feedback forms, Sirius counts for every day from the stub on loopback"
         + (f"; reused (generated in {dataset.generated_seconds:.0f} s)" if dataset.reused
            else f"; generated in {dataset.generated_seconds:.0f} s"),
-        f"- Dagster instance: {args.dagster_storage} storage, a fresh one for each backfill; "
+        f"- Dagster instance: {args.dagster_storage} storage (on PostgreSQL, deploy/dagster.yaml's storages: "
+        "perfdata's event log), a fresh one for each backfill; "
         "embedded architecture (PERFDATA_DATABASE_URL = LPA_DATABASE_URL)",
         "",
         "| step | what | wall time | peak RSS (Python) | PostgreSQL backends (peak anonymous) | temp files |",
@@ -49,8 +69,13 @@ def render(*, dataset, machine, results: dict[str, Measurement], api, notes, pro
         lines.append(f"| {label} | {what} | {_s(seconds if seconds is not None else m.seconds)} | "
                      f"{m.max_rss_mb:,.0f} MB | {m.pg_anon_peak_mb:,.0f} MB | {m.pg_temp_mb:,.0f} MB |")
 
+    if "demo" in results:
+        row("demo", "`perfdata demo` (what `make demo` runs), scratch PERFDATA_HOME, first step", results["demo"])
     row("A", f"`perfdata backfill`, all assets, {dataset.months} months, empty schema", a)
     row("B", "the floor: history copies + keys, figures from the sources (hand-written SQL)", b)
+    if "B_copy" in results:
+        row("B copy", "PostgreSQL alone: COPY out, COPY in, CREATE TABLE AS of B's events (not in B's time)",
+            results["B_copy"])
     c_scaled = None
     if "C" in results:
         c = results["C"]
@@ -67,16 +92,32 @@ def render(*, dataset, machine, results: dict[str, Measurement], api, notes, pro
         row("E", "nightly: the two nightly jobs over 3 days + the monthly job, after A", results["E"])
     if "F" in results:
         row("F", "load client (its own process)", results["F"])
+    if scale:
+        row(f"B {scale['factor']}×", f"the floor at {scale['factor']}× the LPAs a month", scale["B"])
+        row(f"A {scale['factor']}×", f"`perfdata backfill` at {scale['factor']}× the LPAs a month", scale["A"])
     lines.append("")
 
     growth = sorted((m for k, m in results.items() if k.startswith("A_") and k[2:-1].isdigit()),
                     key=lambda m: int(m.name[2:-1]))
     lines += ["## Ratios and targets", "", "| measure | value | target | |", "|---|---:|---|---|"]
-    lines.append(f"| A / B | {a.seconds / b.seconds:.2f} (A = {_s(a.seconds)}, 1.5 B + 10 s = "
-                 f"{_s(1.5 * b.seconds + 10)}) | A ≤ 1.5 × B + 10 s | {_mark(a.seconds <= 1.5 * b.seconds + 10)} |")
-    flat = all(m.max_rss_mb <= growth[0].max_rss_mb * 1.15 + 20 for m in growth)
+    lines.append(f"| A / B | {a.seconds / b.seconds:.2f} (A = {_s(a.seconds)}, {A_OVER_B} B = "
+                 f"{_s(A_OVER_B * b.seconds)}) | A ≤ {A_OVER_B} × B | {_mark(a.seconds <= A_OVER_B * b.seconds)} |")
     lines.append("| A peak RSS | " + ", ".join(f"{m.max_rss_mb:,.0f} MB ({int(m.name[2:-1])} months)" for m in growth)
-                 + f" | < 400 MB, flat | {_mark(max(m.max_rss_mb for m in growth) < 400 and flat)} |")
+                 + f" | < {RSS_MB} MB, flat | "
+                 f"{_mark(max(m.max_rss_mb for m in growth) < RSS_MB and _flat(growth, growth[0]))} |")
+    if scale:
+        lines += _scale_targets(a, b, scale)
+    else:
+        lines.append("| A / B at 2× the LPAs | not measured (`--skip scale`) | no worse than at 1× | |")
+    if "B_copy" in results:
+        lines += _copy_targets(b, results["B_copy"])
+    if "demo" in results:
+        demo = results["demo"]
+        lines.append(f"| demo | {_s(demo.seconds)} (peak RSS {demo.max_rss_mb:,.0f} MB; load average "
+                     f"{demo.result['load_average_before']:.1f} before it) | ≤ {DEMO_SECONDS:.0f} s | "
+                     f"{_mark(demo.seconds <= DEMO_SECONDS)} |")
+    else:
+        lines.append(f"| demo | not measured (`--skip demo`) | ≤ {DEMO_SECONDS:.0f} s | |")
     if c_scaled is not None:
         lines.append(f"| C / A | {c_scaled / a.seconds:,.1f} | | |")
     if "D" in results:
@@ -84,8 +125,8 @@ def render(*, dataset, machine, results: dict[str, Measurement], api, notes, pro
         lines.append(f"| D / A | {d.seconds / a.seconds:.2f} (peak RSS {d.max_rss_mb:,.0f} MB) | | |")
     if "E" in results:
         e = results["E"]
-        lines.append(f"| E / A | {100 * e.seconds / a.seconds:.1f} % ({_s(e.seconds)}) | < 5 % | "
-                     f"{_mark(e.seconds < 0.05 * a.seconds)} |")
+        lines += _nightly_targets(e)
+        lines.append(f"| E / A | {100 * e.seconds / a.seconds:.1f} % | (informational) | |")
         shorter = sorted((m for k, m in results.items() if k.startswith("E_")), key=lambda m: int(m.name[2:-1]))
         for m in shorter:
             lines.append(f"| E after {int(m.name[2:-1])} months of history | {_s(m.seconds)} "
@@ -118,24 +159,35 @@ def render(*, dataset, machine, results: dict[str, Measurement], api, notes, pro
                      f"peak RSS went from {small.max_rss_mb:,.0f} MB to {big.max_rss_mb:,.0f} MB.")
         lines.append("")
 
+    if scale:
+        lines += _scale_section(dataset, a, b, scale)
+    if "B_copy" in results:
+        lines += _copy_section(b, results["B_copy"])
+    if "E" in results:
+        lines += _nightly_section(results["E"])
+
     if experiments:
         base = experiments[0][1]
         lines += ["## Where A's time goes: the Dagster event log", "",
                   f"The same {int(base.name.split('_')[1].split('m')[0])}-month backfill, each into an empty schema "
                   "and a fresh instance. Dagster writes one event per partition and asset when the run is planned "
                   "and another when the asset returns, whatever the asset does. By default each is written alone, "
-                  "on a new PostgreSQL connection (dagster-postgres holds none); `perfdata backfill` batches the "
-                  "materialisations (DAGSTER_EVENT_BATCH_SIZE=1000) and holds a small pool of connections, and "
-                  "keeps the planned events one per partition.", "",
+                  "on a new PostgreSQL connection (dagster-postgres holds none). As shipped (deploy/dagster.yaml), "
+                  "the materialisations are batched (DAGSTER_EVENT_BATCH_SIZE=1000), the instance holds a small "
+                  "pool of connections, and perfdata's event log (perfdata_assets/event_log.py) writes the planned "
+                  "events, still one per partition, in one INSERT per run rather than one at a time.", "",
                   "| variant | wall time | vs as shipped | peak RSS |", "|---|---:|---:|---:|"]
         for what, m in experiments:
             lines.append(f"| {what} | {_s(m.seconds)} | {m.seconds - base.seconds:+.1f} s | {m.max_rss_mb:,.0f} MB |")
         lines.append("")
     lines += ["## Inside each step", ""]
-    for key in ("A", "B", "C", "D", "E"):
+    for key in ("A", "B", "B_copy", "C", "D", "E"):
         if key in results:
             detail = {k: v for k, v in results[key].result.items() if k != "per_day_seconds"}
-            lines.append(f"- {key}: " + _detail(detail))
+            lines.append(f"- {key.replace('_', ' ')}: " + _detail(detail))
+    if scale:
+        for key in ("A", "B"):
+            lines.append(f"- {key} {scale['factor']}×: " + _detail(scale[key].result))
     if api:
         lines.append(f"- F: server `{api['command']}`, peak RSS {api['server_max_rss_mb']:,.0f} MB; "
                      f"single {_fmt(api['single'])}; loaded {_fmt(api['loaded'])}")
@@ -158,6 +210,16 @@ def render(*, dataset, machine, results: dict[str, Measurement], api, notes, pro
         "month by month, every KPI column (C's, D's and E's too).",
         "- C and E run with the image's DAGSTER_EVENT_BATCH_SIZE=1000, as scheduled runs would; A with what "
         "`perfdata backfill` sets (the same, and pooled connections for the instance).",
+        "- B copy: PostgreSQL's own rates for B's event rows, psycopg 3 `cursor.copy()` in 1 MB chunks "
+        "(constant memory) through a binary file under bench/data; the tables it makes are dropped.",
+        "- E: the wall time of its whole subprocess (the target), and inside it the set-up (imports, the "
+        "instance) and each run's own time, so the start-up shows apart from the runs. The Sirius stub (another "
+        "service, in production) runs in the benchmark's process for E, not in the measured one.",
+        "- demo: `perfdata demo`, what `make demo` runs once installed, as a subprocess with PERFDATA_HOME "
+        "pointed at a fresh bench/data/demo_home (so the user's .perfdata/ stays) and without DAGSTER_HOME or "
+        "perfdata's database settings, as on a first run; measured first, before the heavy steps.",
+        "- Scale: the same B and A on a second database with twice the LPAs and feedback a month, "
+        "generated once by the same generator and reused while its marker matches; run after the 1× steps.",
         "- C: each day of one month in its own `dg.materialize(…, partition_key=day)` run, then the month's "
         "run; scaled linearly to every day and month of the history.",
         "- F: `GET /v1/kpis/latest` with a bearer token, keep-alive HTTP/1.1 from a separate process "
@@ -168,10 +230,115 @@ def render(*, dataset, machine, results: dict[str, Measurement], api, notes, pro
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     lines.append("Figures check: " + ("**FAILED**: " + "; ".join(problems[:5]) if problems
-                                      else "A, C, D and E equal the floor, month by month, every KPI column."))
+                                      else "A, C, D and E equal the floor, month by month, every KPI column"
+                                      + (f"; A at {scale['factor']}× equals B at {scale['factor']}×." if scale
+                                         else ".")))
     lines.append("")
     lines.append(f"Whole benchmark: {_s(total_seconds)}.")
     return "\n".join(lines) + "\n"
+
+
+def _nightly_targets(e: Measurement) -> list[str]:
+    runs = sum(e.result["runs"].values())
+    return [f"| E (nightly, whole subprocess) | {_s(e.seconds)} = {_s(runs)} in the 3 runs + {_s(e.seconds - runs)} "
+            f"start-up (Python, imports, instance) | ≤ {E_SECONDS} s | {_mark(e.seconds <= E_SECONDS)} |"]
+
+
+def _nightly_section(e: Measurement) -> list[str]:
+    """E's wall time split: the runs themselves, getting to them inside the step, and the interpreter around it."""
+    runs = e.result["runs"]
+    setup = e.result.get("setup_seconds", 0.0)
+    outside = e.seconds - sum(runs.values()) - setup
+    lines = ["## Where E's time goes", "",
+             f"E's target ({E_SECONDS} s) is on the wall time of its whole subprocess, as a scheduled run's "
+             "process pays it; the runs' own times are measured inside it.", "",
+             "| part | time |", "|---|---:|"]
+    lines += [f"| run: `{job}` | {seconds:.2f} s |" for job, seconds in runs.items()]
+    lines += [f"| the three runs | {sum(runs.values()):.2f} s |",
+              f"| set-up inside the step: perfdata's and Dagster's imports, the instance | "
+              f"{setup:.2f} s |",
+              f"| around it: the interpreter's start-up, `bench.steps`, exit | {outside:.2f} s |",
+              f"| **whole subprocess** (what the target is judged on) | **{e.seconds:.2f} s** |",
+              f"| start-up in all (whole − runs) | {e.seconds - sum(runs.values()):.2f} s |", ""]
+    return lines
+
+
+def _scale_targets(a: Measurement, b: Measurement, scale: dict) -> list[str]:
+    a2, b2, k = scale["A"], scale["B"], scale["factor"]
+    ratio, ratio2 = a.seconds / b.seconds, a2.seconds / b2.seconds
+    return [
+        f"| A / B at {k}× the LPAs | {ratio2:.2f} (A = {_s(a2.seconds)}, B = {_s(b2.seconds)}; {ratio:.2f} at 1×) | "
+        f"no worse than at 1× (≤ {ratio:.2f} + {SCALE_TOLERANCE} for noise) | "
+        f"{_mark(ratio2 <= ratio + SCALE_TOLERANCE)} |",
+        f"| A peak RSS at {k}× the LPAs | {a2.max_rss_mb:,.0f} MB ({a.max_rss_mb:,.0f} MB at 1×) | < {RSS_MB} MB, "
+        f"flat | {_mark(a2.max_rss_mb < RSS_MB and _flat([a2], a))} |",
+    ]
+
+
+def _scale_section(dataset, a: Measurement, b: Measurement, scale: dict) -> list[str]:
+    a2, b2, k, big = scale["A"], scale["B"], scale["factor"], scale["dataset"]
+    ratio, ratio2 = a.seconds / b.seconds, a2.seconds / b2.seconds
+
+    def history(d) -> str:
+        return f"{d.applications / 1e6:,.2f} M LPAs, {d.events / 1e6:,.2f} M events, {d.feedback:,} feedback"
+
+    same = (big.first_day, big.last_day) == (dataset.first_day, dataset.last_day)
+    lines = [f"## Scale: {k}× the LPAs a month", "",
+             f"{'The same history' if same else 'A history'} ({big.months} months, {big.first_day} .. "
+             f"{big.last_day}) with {k}× the LPAs and the "
+             f"feedback a month, in database `{scale['database']}` "
+             + (f"(reused; generated in {big.generated_seconds:.0f} s)" if big.reused
+                else f"(generated in this run in {big.generated_seconds:.0f} s, not counted in any step)")
+             + "; B and A run after every 1× step, A's figures checked equal to B's there too.", "",
+             f"| | 1× ({dataset.params.lpas_per_month:,} a month) | {k}× ({big.params.lpas_per_month:,} a month) "
+             "| growth |", "|---|---:|---:|---:|",
+             f"| history | {history(dataset)} | {history(big)} | {big.events / dataset.events:.2f}× |",
+             f"| B | {_s(b.seconds)} | {_s(b2.seconds)} | {b2.seconds / b.seconds:.2f}× |",
+             f"| A | {_s(a.seconds)} | {_s(a2.seconds)} | {a2.seconds / a.seconds:.2f}× |",
+             f"| A / B | {ratio:.2f} | {ratio2:.2f} | {ratio2 - ratio:+.2f} |",
+             f"| A peak RSS (Python) | {a.max_rss_mb:,.0f} MB | {a2.max_rss_mb:,.0f} MB | "
+             f"{a2.max_rss_mb / a.max_rss_mb:.2f}× |",
+             f"| A PostgreSQL backends (peak anonymous) | {a.pg_anon_peak_mb:,.0f} MB | {a2.pg_anon_peak_mb:,.0f} MB | |",
+             f"| A temp files | {a.pg_temp_mb:,.0f} MB | {a2.pg_temp_mb:,.0f} MB | |",
+             "",
+             f"{k}× the rows: linear growth would be {big.events / dataset.events:.2f}×. \"No worse\" for A / B "
+             f"allows {SCALE_TOLERANCE} over the 1× ratio: two runs of one step on this shared machine differ by "
+             "a few per cent.", ""]
+    return lines
+
+
+def _copy_targets(b: Measurement, copy: Measurement) -> list[str]:
+    rows = b.result.get("rows", {}).get("copy lifecycle events", copy.result["rows"])
+    seconds = b.result["statements"]["copy lifecycle events"]
+    copy_in = copy.result["rows_per_second"]["copy in"]
+    return [f"| B's event copy against COPY in | {_rate(rows, seconds)} = {rows / seconds / copy_in:.2f} × "
+            f"PostgreSQL's COPY in ({_rate(copy_in, 1)}) | (informational: how near the floor is the machine's "
+            "limit) | |"]
+
+
+def _copy_section(b: Measurement, copy: Measurement) -> list[str]:
+    rows = copy.result["rows"]
+    seconds, rates = copy.result["seconds"], copy.result["rows_per_second"]
+    statements = b.result["statements"]
+    copied, key = statements["copy lifecycle events"], statements["lifecycle events key"]
+    lines = ["## B's load against PostgreSQL's own COPY", "",
+             f"The same rows (B's lifecycle events, {rows:,} rows, {copy.result['file_mb']:,.0f} MB as binary COPY), "
+             "on the same machine in the same run, in a step of its own after B (not in B's time). Each is timed "
+             "to its commit, as B's statements are.", "",
+             "| operation | time | rows/s | vs COPY in |", "|---|---:|---:|---:|"]
+
+    def line(what: str, t: float) -> None:
+        lines.append(f"| {what} | {t:.2f} s | {_rate(rows, t)} | {rows / t / rates['copy in']:.2f} |")
+
+    line("B: copy lifecycle events (`CREATE TABLE … AS SELECT` from `applications`: three events a row, "
+         "`document ->> 'type'`, the London day)", copied)
+    line("B: copy lifecycle events + its primary key", copied + key)
+    line("COPY out: `COPY (SELECT * FROM bench_floor.lpa_lifecycle_events) TO STDOUT (FORMAT binary)` into a file",
+         seconds["copy out"])
+    line("COPY in: that file into a new table with the same columns, no index", seconds["copy in"])
+    line("`CREATE TABLE … AS SELECT *` of B's events, no index", seconds["create table as"])
+    lines.append("")
+    return lines
 
 
 def _fmt(value: object) -> str:

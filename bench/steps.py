@@ -89,12 +89,17 @@ def _keep_dagster_connections_unpooled() -> None:
 
 def nightly(args: dict) -> dict:
     """What the schedules launch: the two nightly jobs over the last 3 days, then the monthly job for the month."""
-    with sirius_stub(_day(args["last"])):
+    # The set-up before the first run (imports, the instance, the stub) is timed apart from the runs, so
+    # that the report can say how much of E's wall time is the runs and how much is getting to them.
+    started = time.perf_counter()
+    # The stub runs in the benchmark's own process when it says so (SIRIUS_BASE_URL is set).
+    with contextlib.nullcontext() if args.get("stub_outside") else sirius_stub(_day(args["last"])):
         from perfdata_assets.calendar import range_tags
         from perfdata_assets.definitions import defs
         from perfdata_assets.instance import get_instance
 
         instance = get_instance()
+        setup = time.perf_counter() - started
         runs = {}
         for job_name in ("lpa_history_job", "sirius_channel_counts_job"):
             started = time.perf_counter()
@@ -109,7 +114,7 @@ def nightly(args: dict) -> dict:
         )
         assert result.success, "monthly_kpis_job"
         runs["monthly_kpis_job"] = time.perf_counter() - started
-    return {"runs": runs}
+    return {"runs": runs, "setup_seconds": setup}
 
 
 # --- C: one partition per run ------------------------------------------------------------
@@ -258,13 +263,12 @@ def fetch_channel_counts(first: dt.date, last: dt.date):
 
 def floor(args: dict) -> dict:
     """B: the smallest hand-written SQL doing the same work, on one psycopg connection."""
-    import psycopg
     import sqlalchemy as sa
 
     params = _window(args)
     url = sa.engine.make_url(args["url"])
-    timings = {}
-    with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, dbname=url.database) as conn:
+    timings, rows = {}, {}
+    with _connect(url) as conn:
         for setting, value in args.get("session", {}).items():
             conn.execute(f"SET {setting} = '{value}'")
         conn.execute("DROP SCHEMA IF EXISTS bench_floor CASCADE")
@@ -284,10 +288,73 @@ def floor(args: dict) -> dict:
             used = {k: v for k, v in params.items() if f":{k}" in statement}
             for k in used:
                 statement = statement.replace(f":{k}", f"%({k})s")
-            conn.execute(statement, used)
+            cursor = conn.execute(statement, used)
             timings[name] = time.perf_counter() - started
+            if statement.lstrip().startswith("CREATE TABLE"):
+                rows[name] = cursor.rowcount  # CREATE TABLE AS reports the rows it wrote
         conn.commit()
-    return {"statements": timings}
+    return {"statements": timings, "rows": rows}
+
+
+def _connect(url):
+    import psycopg
+
+    return psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+                           dbname=url.database)
+
+
+# --- B's rows against PostgreSQL's own COPY ----------------------------------------------------
+
+COPY_CHUNK = 1 << 20
+
+
+def copy_rate(args: dict) -> dict:
+    """How fast this PostgreSQL moves B's lifecycle events by itself: COPY out, COPY in, CREATE TABLE AS.
+
+    Its own step, after B, so that B's wall time does not include it. The rows go
+    through a binary file in 1 MB chunks (constant memory), into a table with the
+    same columns and no index, dropped afterwards.
+    """
+    import tempfile
+
+    import sqlalchemy as sa
+
+    source = "bench_floor.lpa_lifecycle_events"
+    timings = {}
+    with _connect(sa.engine.make_url(args["url"])) as conn, \
+            tempfile.NamedTemporaryFile(dir=args["dir"], suffix=".copy") as spool:
+        rows = conn.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
+        conn.execute("DROP TABLE IF EXISTS bench_floor.copy_in, bench_floor.ctas")
+        conn.commit()
+
+        started = time.perf_counter()
+        with conn.cursor().copy(f"COPY (SELECT * FROM {source}) TO STDOUT (FORMAT binary)") as copy:
+            for chunk in copy:
+                spool.write(chunk)
+        spool.flush()
+        timings["copy out"] = time.perf_counter() - started
+        conn.commit()
+
+        # Timed to the commit, as B's statements are (B commits once at the end, the WAL flush included).
+        spool.seek(0)
+        started = time.perf_counter()
+        conn.execute(f"CREATE TABLE bench_floor.copy_in (LIKE {source})")
+        with conn.cursor().copy("COPY bench_floor.copy_in FROM STDIN (FORMAT binary)") as copy:
+            while chunk := spool.read(COPY_CHUNK):
+                copy.write(chunk)
+        conn.commit()
+        timings["copy in"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        conn.execute(f"CREATE TABLE bench_floor.ctas AS SELECT * FROM {source}")
+        conn.commit()
+        timings["create table as"] = time.perf_counter() - started
+
+        conn.execute("DROP TABLE bench_floor.copy_in, bench_floor.ctas")
+        conn.commit()
+        spool_mb = os.fstat(spool.fileno()).st_size / 2**20
+    return {"rows": rows, "seconds": timings, "rows_per_second": {k: rows / v for k, v in timings.items()},
+            "file_mb": spool_mb}
 
 
 # --- D: pandas -------------------------------------------------------------------------------
@@ -432,6 +499,7 @@ STEPS = {
     "nightly": nightly,
     "naive_dagster": naive_dagster,
     "floor": floor,
+    "copy_rate": copy_rate,
     "naive_pandas": naive_pandas,
     "load": load,
 }

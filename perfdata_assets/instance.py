@@ -23,7 +23,21 @@ LOCAL_INSTANCE_YAML = """\
 # repository's dagster.yaml on PostgreSQL.
 telemetry:
   enabled: false
+# Dagster's SQLite event log (same files under history/runs), writing each batch of
+# asset events in one transaction per database (perfdata_assets/event_log.py).
+event_log_storage:
+  module: perfdata_assets.event_log
+  class: LocalSqliteEventLogStorage
 """
+# What earlier versions wrote: such a file is brought up to date (nothing else in it).
+_EARLIER_LOCAL_INSTANCE_YAMLS = (
+    """\
+# Written by perfdata for local use (the demo). Production uses the
+# repository's dagster.yaml on PostgreSQL.
+telemetry:
+  enabled: false
+""",
+)
 
 
 def local_dagster_home() -> Path:
@@ -37,7 +51,7 @@ def ensure_dagster_home() -> Path:
     home = local_dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
+    if not config.exists() or config.read_text() in _EARLIER_LOCAL_INSTANCE_YAMLS:
         config.write_text(LOCAL_INSTANCE_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return home

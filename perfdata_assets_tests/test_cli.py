@@ -220,7 +220,14 @@ def postgres_dagster_home(tmp_path: Path, url: str, scheme: str) -> Path:
     home = tmp_path / "dagster_home"
     home.mkdir()
     dagster_url = sa.engine.make_url(url).set(drivername=scheme).render_as_string(hide_password=False)
-    (home / "dagster.yaml").write_text(f"telemetry:\n  enabled: false\nstorage:\n  postgres:\n    postgres_url: {dagster_url}\n")
+    # The storages as deploy/dagster.yaml names them, perfdata's event log included.
+    config = f"{{postgres_url: '{dagster_url}'}}"
+    (home / "dagster.yaml").write_text(
+        "telemetry: {enabled: false}\n"
+        f"run_storage: {{module: dagster_postgres.run_storage, class: PostgresRunStorage, config: {config}}}\n"
+        f"event_log_storage: {{module: perfdata_assets.event_log, class: BatchedPostgresEventLogStorage, config: {config}}}\n"
+        f"schedule_storage: {{module: dagster_postgres.schedule_storage, class: PostgresScheduleStorage, config: {config}}}\n"
+    )
     return home
 
 
@@ -245,6 +252,8 @@ def test_perfdata_backfill_on_a_postgres_instance_marks_a_failed_runs_partitions
 
     days = [f"2024-01-{d:02d}" for d in range(1, 32)] + [f"2024-02-{d:02d}" for d in range(1, 30)]
     with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.event_log_storage).__name__ == "BatchedPostgresEventLogStorage"
+
         def status(asset: str) -> set:
             return set(instance.get_status_by_partition(dg.AssetKey(asset), days, daily_partitions).values())
 

@@ -234,7 +234,7 @@ def test_a_pg_dump_restored_beside_an_empty_source_makes_the_same_files_from_the
         engine.dispose()
         tool([pg_restore, "--exit-on-error", "--single-transaction", f"--dbname={libpq(restored)}", str(dump)])
         env = cli_env(restored, tmp_path, PERFDATA_EXPORT_DIR=str(tmp_path / "exports"))
-        assert "0004 -> 0004" in run([PERFDATA, "db", "upgrade"], env, tmp_path).stdout
+        assert "0005 -> 0005" in run([PERFDATA, "db", "upgrade"], env, tmp_path).stdout
 
         rebuild_output(run([PERFDATA, "rebuild"], env, tmp_path).stdout)
 

@@ -16,15 +16,24 @@ DEMO_BUCKET = "opg-performance-data-demo"
 
 
 @contextlib.contextmanager
-def bucket_stub_for_this_process(bucket: str = DEMO_BUCKET) -> Iterator[str]:
-    """Start moto's S3 on 127.0.0.1, create ``bucket``, point this process at it; yields the endpoint URL."""
+def bucket_stub_for_this_process(bucket: str = DEMO_BUCKET, moto_endpoint: str | None = None) -> Iterator[str]:
+    """Start moto's S3 on 127.0.0.1, create ``bucket``, point this process at it; yields the endpoint URL.
+
+    With ``moto_endpoint`` (a moto server already running in this process, such as the
+    CloudWatch stub's: moto's server answers for every service) that server is used, and
+    left running: stopping one takes up to half a second.
+    """
     import boto3
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    server = None
+    if moto_endpoint:
+        endpoint = moto_endpoint
+    else:
+        port = _free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        endpoint = f"http://127.0.0.1:{port}"
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL_S3", "PERFDATA_PUBLICATION_BUCKET", "AWS_DEFAULT_REGION")}
     try:
         os.environ["AWS_ENDPOINT_URL_S3"] = endpoint
@@ -35,7 +44,8 @@ def bucket_stub_for_this_process(bucket: str = DEMO_BUCKET) -> Iterator[str]:
         )
         yield endpoint
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

@@ -102,6 +102,29 @@ class CloudWatchStub:
         return synthetic_uptime(self.first, self.last, self.seed, self.now)
 
 
+def _load_in_process(health_check_id: str, points: list[tuple[dt.datetime, float]]) -> bool:
+    """Hand the datapoints to the stub's moto backend directly (moto's server runs in this
+    process), as its PutMetricData handler does once it has parsed a request: a year of
+    them through HTTP took about two seconds, mostly moto parsing each timestamp. Returns
+    False (nothing loaded) if moto's internals are not the ones this was written for."""
+    try:
+        from moto.cloudwatch.models import cloudwatch_backends
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        put_metric_data = cloudwatch_backends[DEFAULT_ACCOUNT_ID][REGION].put_metric_data
+    except (ImportError, AttributeError, KeyError) as exc:  # pragma: no cover (another moto)
+        logger.warning("CloudWatch stub: datapoints go through PutMetricData (%s)", exc)
+        return False
+    dimensions = [{"Name": DIMENSION, "Value": health_check_id}]
+    # moto's request parser hands the backend naive UTC timestamps.
+    put_metric_data(NAMESPACE, [
+        {"MetricName": METRIC, "Dimensions": dimensions, "Timestamp": at.astimezone(UTC).replace(tzinfo=None),
+         "Value": value}
+        for at, value in points
+    ])
+    return True
+
+
 def _put(url: str, health_check_id: str, points: list[tuple[dt.datetime, float]]) -> None:
     import boto3
 
@@ -208,7 +231,8 @@ def cloudwatch_stub_for_this_process(
         with _linear_get_metric_data():
             started = time.monotonic()
             points = [p for day in days for p in _datapoints(day, periods[day], seed, now)]
-            _put(url, health_check_id, points)
+            if not _load_in_process(health_check_id, points):
+                _put(url, health_check_id, points)
             stub = CloudWatchStub(url, health_check_id, first, last, seed, now, len(points),
                                   round(time.monotonic() - started, 2))
             for name in _ENV_REMOVED:

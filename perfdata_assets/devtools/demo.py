@@ -69,7 +69,7 @@ def run_demo(months: int, seed_value: int, echo=print) -> None:
     # which moto (accepting any) then receives too.
     with (
         cloudwatch_stub_for_this_process(DEMO_HEALTH_CHECK_ID, first, last, seed_value) as cloudwatch,
-        bucket_stub_for_this_process() as bucket_endpoint,
+        bucket_stub_for_this_process(moto_endpoint=cloudwatch.url) as bucket_endpoint,
         signing_stub_for_this_process(DEMO_AWS, seed=seed_value, complete_through=last) as stub,
     ):
         echo(f"Sirius stub listening on {stub.base_url} (signatures checked)")

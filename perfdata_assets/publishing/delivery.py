@@ -2,10 +2,11 @@
 
 import datetime as dt
 import os
+from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from perfdata_assets.calendar import DayWindow, monthly_partitions, next_month
 from perfdata_assets.db.resource import PerfdataDatabase
@@ -39,6 +40,7 @@ class PublicationBucket(dg.ConfigurableResource):
     max_attempts: int = Field(default=5, description="Attempts per S3 call (botocore standard retries)")
     connect_timeout_seconds: float = 5
     read_timeout_seconds: float = 30
+    _client: Any = PrivateAttr(default=None)
 
     @property
     def is_configured(self) -> bool:
@@ -48,8 +50,10 @@ class PublicationBucket(dg.ConfigurableResource):
         return f"{self.prefix.strip('/')}/{file_name}" if self.prefix.strip("/") else file_name
 
     def put_if_changed(self, file_name: str, body: bytes) -> Upload:
-        client = s3_client(self.max_attempts, self.connect_timeout_seconds, self.read_timeout_seconds)
-        return put_if_changed(client, self.bucket, self.key(file_name), body)
+        # One client for the resource's life (a run): making one costs about 0.1 s, a run delivers every month's file.
+        if self._client is None:
+            self._client = s3_client(self.max_attempts, self.connect_timeout_seconds, self.read_timeout_seconds)
+        return put_if_changed(self._client, self.bucket, self.key(file_name), body)
 
 
 def publication_bucket_from_env() -> PublicationBucket:

@@ -79,7 +79,13 @@ def test_production_instance_config_is_valid_and_reads_postgres_settings_from_th
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
 
     raw = instance_config()
-    pg = raw["storage"]["postgres"]["postgres_db"]
+    pg = raw["run_storage"]["config"]["postgres_db"]
+    # One database for the three storages; the event log is perfdata's batched subclass (event_log.py).
+    assert raw["event_log_storage"]["config"]["postgres_db"] == pg == raw["schedule_storage"]["config"]["postgres_db"]
+    assert (raw["event_log_storage"]["module"], raw["event_log_storage"]["class"]) == (
+        "perfdata_assets.event_log", "BatchedPostgresEventLogStorage")
+    assert (raw["run_storage"]["module"], raw["schedule_storage"]["module"]) == (
+        "dagster_postgres.run_storage", "dagster_postgres.schedule_storage")
     assert {key: pg[key] for key in PG_VARIABLES} == {key: {"env": var} for key, var in PG_VARIABLES.items()}
     assert pg["scheme"] == "postgresql+psycopg2"
     assert raw["concurrency"]["pools"] == {"default_limit": 1, "granularity": "op"}
@@ -110,7 +116,7 @@ def test_helm_values_match_the_instance_config():
     assert monitoring["freeSlotsAfterRunEndSeconds"] == raw["run_monitoring"]["free_slots_after_run_end_seconds"]
     assert values["telemetry"] == {"enabled": False}
     assert values["computeLogManager"]["type"] == "NoOpComputeLogManager"
-    assert values["postgresql"]["postgresqlScheme"] == raw["storage"]["postgres"]["postgres_db"]["scheme"]
+    assert values["postgresql"]["postgresqlScheme"] == raw["run_storage"]["config"]["postgres_db"]["scheme"]
     assert values["postgresql"]["enabled"] is False and values["generatePostgresqlPasswordSecret"] is False
 
 
