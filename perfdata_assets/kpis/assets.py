@@ -100,7 +100,15 @@ def write_kpi(conn: sa.Connection, kpi: Kpi, months: list[dt.date]) -> None:
         ),
         {"first": months[0], "end": sql.next_month(months[-1])},
     )
-    conn.execute(sql.with_months(kpi.query, months))
+    columns = ", ".join(kpi.columns)
+    if conn.dialect.name == "postgresql":
+        # PostgreSQL never runs an INSERT … SELECT in parallel; it does CREATE TABLE … AS. For
+        # five years of lifecycle events the KPI's pass takes 1.0 s so, 1.9 s in the INSERT (bench/).
+        conn.execute(sql.with_months(f"CREATE TEMP TABLE kpi_rows ON COMMIT DROP AS {kpi.query}", months))
+        conn.exec_driver_sql(f"INSERT INTO perfdata.{kpi.name} ({columns}) SELECT {columns} FROM kpi_rows")
+        conn.exec_driver_sql("DROP TABLE kpi_rows")
+    else:
+        conn.execute(sql.with_months(f"INSERT INTO perfdata.{kpi.name} ({columns}) {kpi.query}", months))
 
 
 def read_kpi(conn: sa.Connection, kpi: Kpi, window: DayWindow) -> list[dict]:

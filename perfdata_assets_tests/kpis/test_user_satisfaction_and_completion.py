@@ -179,8 +179,8 @@ def test_a_failure_mid_write_leaves_the_previous_rows(backend, monkeypatch):
 
     real_with_months = kpi_assets.sql.with_months
 
-    def broken(query, months):  # the DELETE has run; the INSERT now fails
-        return real_with_months(query.replace("INSERT INTO perfdata.completion_rate", "INSERT INTO perfdata.nope"), months)
+    def broken(query, months):  # the DELETE has run; the KPI's rows now fail to be written
+        return real_with_months(query.replace("FROM perfdata.lpa_lifecycle_events", "FROM perfdata.nope"), months)
 
     monkeypatch.setattr(kpi_assets.sql, "with_months", broken)
     backend.source.lpa(started=london("2024-03-02 10:00"))

@@ -43,9 +43,12 @@ def _day_stats(database: PerfdataDatabase, query: str, window: DayWindow) -> lis
         ).all()
 
 
-def _anomalies(database: PerfdataDatabase, count, window: DayWindow) -> dict[str, int]:
+def _anomalies(database: PerfdataDatabase, count, window: DayWindow, alongside: bool = False) -> dict[str, int]:
     """Counts of malformed source rows in the window (anomalies.py): counts only, never content."""
     with database.connect().lpa_source.connect() as conn:
+        if alongside:
+            # One backend, not a parallel query: the load needs the other cores.
+            conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
         return count(conn, window.starts_at, window.ends_at)
 
 
@@ -63,7 +66,7 @@ def _anomalies_alongside(context: dg.AssetExecutionContext, database: PerfdataDa
         yield lambda: _anomalies(database, count, window)
         return
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="anomalies") as pool:
-        counted = pool.submit(_anomalies, database, count, window)
+        counted = pool.submit(_anomalies, database, count, window, True)
         yield counted.result
 
 
