@@ -38,6 +38,10 @@ from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 
 PLANNED = dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+# Connections opened beyond the one kept open, and closed again when returned: the daemon's
+# threads (schedules, sensors, the run queue, monitoring) can each be writing at once, and
+# a pool that ran out would make one wait (dagster-postgres's own engine has no limit).
+MAX_OVERFLOW = 10
 
 
 class BatchedPostgresEventLogStorage(PostgresEventLogStorage):
@@ -45,10 +49,10 @@ class BatchedPostgresEventLogStorage(PostgresEventLogStorage):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # One open connection (and up to 4 more under load) instead of a new one for every event:
+        # One open connection (and more under load) instead of a new one for every event:
         # dagster-postgres's own setting for dagster-webserver, the same here for every run and
         # the daemon. No statement timeout, as with dagster-postgres's default engine.
-        self.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
+        self.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=MAX_OVERFLOW)
 
     @classmethod
     def from_config_value(cls, inst_data, config_value: Mapping[str, Any]) -> "BatchedPostgresEventLogStorage":
