@@ -219,6 +219,31 @@ def sirius_stub_environment(last_day: dt.date):
         os.environ.update(saved)
 
 
+def backfill_timeline(admin_url: str, dagster_db: str) -> list[tuple[str, float]]:
+    """Where a backfill's runs spent their time, from its Dagster instance: creating each run
+    (its planned events), then each step, from its start to its success (one after another)."""
+    engine = sa.create_engine(sa.engine.make_url(admin_url).set(database=dagster_db), poolclass=sa.pool.NullPool)
+    parts: list[tuple[str, float]] = []
+    with engine.connect() as conn:
+        runs = conn.exec_driver_sql(
+            "SELECT run_id, extract(epoch FROM create_timestamp) AS created, start_time, end_time "
+            "FROM runs ORDER BY create_timestamp").all()
+        for number, run in enumerate(runs, 1):
+            what = "daily" if number == 1 else "monthly"
+            parts.append((f"{what} run: created (its planned events written)", run.start_time - float(run.created)))
+            steps = conn.exec_driver_sql(
+                "SELECT step_key, extract(epoch FROM max(timestamp) - min(timestamp)) AS seconds FROM event_logs "
+                "WHERE run_id = %(run)s AND dagster_event_type IN ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE') "
+                "GROUP BY step_key ORDER BY min(timestamp)",
+                {"run": run.run_id}).all()
+            for step_row in steps:
+                parts.append((f"{what} run: step `{step_row.step_key}`", float(step_row.seconds)))
+            between = (run.end_time - run.start_time) - sum(float(r.seconds) for r in steps)
+            parts.append((f"{what} run: between and around its steps", between))
+    engine.dispose()
+    return parts
+
+
 def warm_cache(url: str) -> float:
     """Read the source tables once, so that no measured step pays for the first read from disk."""
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
@@ -522,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
         fresh_dagster_instance(args.dagster_storage, args.admin_url, dagster_db, dagster_home)
         step(label, "backfill", {"start": window_first.isoformat(), "end": window_last.isoformat()})
         problems += compare(label, read_figures(url, "perfdata", span), floor_figures, span)
+        if args.dagster_storage == "postgres":
+            results[label].result["timeline"] = backfill_timeline(args.admin_url, dagster_db)
         if len(windows) > 1 and (window_first, window_last) == windows[0] and "E" not in args.skip:
             # E on the shorter history as well: the nightly runs must not grow with it.
             nightly_step(f"E_{len(span)}m", span)
