@@ -265,13 +265,18 @@ def test_cli_refuses_a_bad_csv(tmp_path):
     assert f"channel counts CSV {path} line 2: count 'x' is not a non-negative integer" in result.output
 
 
-def test_cli_serves_until_interrupted():
+def test_cli_serves_until_interrupted(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [
         sys.executable, "-c", "from perfdata_assets.devtools.sirius_stub import sirius_stub; sirius_stub()",
         "--port", "0", "--seed", "4", "--fail-first", "1",
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # Ctrl-C as a terminal sends it, whatever this test process does with SIGINT (an ignored
+    # signal is inherited); the request log goes to a file, as a pipe nobody read could fill.
+    parent_sigint = signal.getsignal(signal.SIGINT)
+    log = (tmp_path / "stub.log").open("w")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = process.stdout.readline()
         match = re.fullmatch(r"Sirius stub listening on (http://127\.0\.0\.1:\d+) \((.*)\)\n", line)
@@ -286,8 +291,15 @@ def test_cli_serves_until_interrupted():
             "count": synthetic_channel_counts(D(2024, 1, 1), D(2024, 1, 1), seed=4)[0].count,
         }
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=10) == 0
+        try:
+            code = process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            log.flush()
+            pytest.fail(f"the stub did not stop on SIGINT (this process's SIGINT: {parent_sigint}); its log:\n"
+                        + (tmp_path / "stub.log").read_text()[-3000:])
+        assert code == 0
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+        log.close()
