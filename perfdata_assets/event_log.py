@@ -102,6 +102,12 @@ _ASSET_EVENT_TYPES = frozenset({
     dg.DagsterEventType.ASSET_OBSERVATION,
     dg.DagsterEventType.ASSET_FAILED_TO_MATERIALIZE,
 })
+
+
+def _is_asset_event(event: dg.EventLogEntry) -> bool:
+    return event.is_dagster_event and event.dagster_event_type in _ASSET_EVENT_TYPES
+
+
 # Rows per INSERT: well under SQLite's 32,766 bound parameters (7 a row).
 _ROWS_PER_INSERT = 500
 
@@ -131,15 +137,13 @@ class LocalSqliteEventLogStorage(SqliteEventLogStorage):
         return cls(inst_data=inst_data, **config_value)
 
     def store_event_batch(self, events: Sequence) -> None:
-        pending: list = []
-        for event in events:
-            if event.is_dagster_event and event.dagster_event_type in _ASSET_EVENT_TYPES:
-                pending.append(event)
-                continue
-            self._store_asset_events(pending)
-            pending = []
-            self.store_event(event)
-        self._store_asset_events(pending)
+        # In order: each stretch of consecutive asset events in one go, anything else alone.
+        for asset_events, stretch in itertools.groupby(events, key=_is_asset_event):
+            if asset_events:
+                self._store_asset_events(list(stretch))
+            else:
+                for event in stretch:
+                    self.store_event(event)
 
     def _store_asset_events(self, events: list) -> None:
         by_run: dict[str, list] = {}

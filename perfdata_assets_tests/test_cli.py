@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from perfdata_assets.db import engines
 from perfdata_assets.sources.lpa.tables import create_source_tables
+from perfdata_assets_tests.event_log_runs import postgres_instance_yaml
 from perfdata_assets_tests.support import SourceRows, london, utc
 
 BIN = Path(sys.executable).parent
@@ -219,15 +220,9 @@ def postgres_dagster_home(tmp_path: Path, url: str, scheme: str) -> Path:
     """A DAGSTER_HOME whose instance stores its runs and events in the database at URL."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    dagster_url = sa.engine.make_url(url).set(drivername=scheme).render_as_string(hide_password=False)
     # The storages as deploy/dagster.yaml names them, perfdata's event log included.
-    config = f"{{postgres_url: '{dagster_url}'}}"
     (home / "dagster.yaml").write_text(
-        "telemetry: {enabled: false}\n"
-        f"run_storage: {{module: dagster_postgres.run_storage, class: PostgresRunStorage, config: {config}}}\n"
-        f"event_log_storage: {{module: perfdata_assets.event_log, class: BatchedPostgresEventLogStorage, config: {config}}}\n"
-        f"schedule_storage: {{module: dagster_postgres.schedule_storage, class: PostgresScheduleStorage, config: {config}}}\n"
-    )
+        postgres_instance_yaml(url, "perfdata_assets.event_log", "BatchedPostgresEventLogStorage", scheme))
     return home
 
 

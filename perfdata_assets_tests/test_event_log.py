@@ -13,59 +13,16 @@ import pytest
 import sqlalchemy as sa
 
 from perfdata_assets.event_log import BatchedPostgresEventLogStorage
+from perfdata_assets_tests.event_log_runs import (
+    DAYS,
+    KEYS,
+    backfill_twice,
+    postgres_instance_yaml,
+    record_single_writes,
+    second_days,
+)
 
 pytestmark = pytest.mark.postgres
-
-DAYS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-03-01")
-KEYS = DAYS.get_partition_keys()
-
-
-@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())
-def first_days(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    for key in context.partition_keys:
-        context.add_asset_metadata({"dagster/row_count": 1}, partition_key=key)
-    return dg.MaterializeResult(metadata={"days": len(context.partition_keys)})
-
-
-@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run(), deps=[first_days])
-def second_days(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    if context.run.tags.get("fail"):
-        raise RuntimeError("this run fails on purpose")
-    return dg.MaterializeResult()
-
-
-@dg.asset_check(asset=second_days, blocking=True)
-def second_days_check() -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(passed=True)
-
-
-def instance_yaml(url: str, event_log_module: str, event_log_class: str) -> str:
-    pg = sa.engine.make_url(url)
-    db = (f"{{postgres_db: {{scheme: postgresql+psycopg2, hostname: {pg.host}, port: {pg.port or 5432}, "
-          f"username: {pg.username}, password: '{pg.password or ''}', db_name: {pg.database}}}}}")
-    return (
-        "telemetry: {enabled: false}\n"
-        f"run_storage: {{module: dagster_postgres.run_storage, class: PostgresRunStorage, config: {db}}}\n"
-        f"event_log_storage: {{module: {event_log_module}, class: {event_log_class}, config: {db}}}\n"
-        f"schedule_storage: {{module: dagster_postgres.schedule_storage, class: PostgresScheduleStorage, config: {db}}}\n"
-    )
-
-
-def backfill_twice(instance: dg.DagsterInstance, url: str) -> list[dict]:
-    """One single-run backfill that fails in its second asset, then one that succeeds, over every day;
-    what the UI reads after each."""
-    assets = [first_days, second_days, second_days_check]
-    failed = dg.materialize(assets, instance=instance, raise_on_error=False, tags={
-        "fail": "yes", "dagster/asset_partition_range_start": KEYS[0], "dagster/asset_partition_range_end": KEYS[-1]})
-    assert not failed.success
-    statuses = instance.get_status_by_partition(second_days.key, KEYS, DAYS)
-    assert set(statuses.values()) == {dg.AssetPartitionStatus.FAILED}
-    after_failure = what_the_ui_reads(instance, url)
-    done = dg.materialize(assets, instance=instance, tags={
-        "dagster/asset_partition_range_start": KEYS[0], "dagster/asset_partition_range_end": KEYS[-1]})
-    assert done.success
-    return [after_failure, what_the_ui_reads(instance, url)]
-
 
 def what_the_ui_reads(instance: dg.DagsterInstance, url: str) -> dict:
     """Every row the event log and the asset index hold, with ids, run ids and times taken out."""
@@ -129,16 +86,13 @@ def test_planned_events_in_one_insert_are_what_dagster_postgres_writes(
     ]:
         home = tmp_path / name
         home.mkdir()
-        (home / "dagster.yaml").write_text(instance_yaml(url, module, cls))
+        (home / "dagster.yaml").write_text(postgres_instance_yaml(url, module, cls))
         with dg.DagsterInstance.from_config(str(home)) as instance:
             assert type(instance.event_log_storage).__name__ == cls
             if name == "batched":  # its connections are pooled, as dagster-webserver's are
                 assert type(instance.event_log_storage._engine.pool).__name__ == "QueuePool"
-            single_writes = []
-            store_event = instance.event_log_storage.store_event
-            monkeypatch.setattr(instance.event_log_storage, "store_event",
-                                lambda event, _store=store_event: (single_writes.append(event), _store(event))[1])
-            seen[name] = backfill_twice(instance, url)
+            single_writes = record_single_writes(monkeypatch, instance.event_log_storage)
+            seen[name] = backfill_twice(instance, lambda: what_the_ui_reads(instance, url))
             planned_alone = [e for e in single_writes
                              if e.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED]
             # Dagster hands the planned events over in batches: dagster-postgres writes them one

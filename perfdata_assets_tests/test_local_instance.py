@@ -19,41 +19,14 @@ from perfdata_assets import event_log
 from perfdata_assets import instance as local
 from perfdata_assets.event_log import LocalSqliteEventLogStorage
 from perfdata_assets.instance import LOCAL_INSTANCE_YAML, ensure_dagster_home
-
-DAYS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-03-01")
-KEYS = DAYS.get_partition_keys()
-
-
-@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())
-def first_days(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    for key in context.partition_keys:
-        context.add_asset_metadata({"dagster/row_count": 1}, partition_key=key)
-    return dg.MaterializeResult(metadata={"days": len(context.partition_keys)})
-
-
-@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run(), deps=[first_days])
-def second_days(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    if context.run.tags.get("fail"):
-        raise RuntimeError("this run fails on purpose")
-    return dg.MaterializeResult()
-
-
-@dg.asset_check(asset=second_days, blocking=True)
-def second_days_check() -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(passed=True)
-
-
-def backfill_twice(instance: dg.DagsterInstance) -> None:
-    """One single-run backfill that fails in its second asset, then one that succeeds, over every day."""
-    assets = [first_days, second_days, second_days_check]
-    failed = dg.materialize(assets, instance=instance, raise_on_error=False, tags={
-        "fail": "yes", "dagster/asset_partition_range_start": KEYS[0], "dagster/asset_partition_range_end": KEYS[-1]})
-    assert not failed.success
-    statuses = instance.get_status_by_partition(second_days.key, KEYS, DAYS)
-    assert set(statuses.values()) == {dg.AssetPartitionStatus.FAILED}
-    done = dg.materialize(assets, instance=instance, tags={
-        "dagster/asset_partition_range_start": KEYS[0], "dagster/asset_partition_range_end": KEYS[-1]})
-    assert done.success
+from perfdata_assets_tests.event_log_runs import (
+    DAYS,
+    KEYS,
+    backfill_twice,
+    first_days,
+    record_single_writes,
+    second_days,
+)
 
 
 def _rows(path: Path, sql: str) -> list[sqlite3.Row]:
@@ -112,10 +85,7 @@ def test_asset_events_in_one_insert_are_what_dagsters_sqlite_event_log_writes(tm
             storage = instance.event_log_storage
             assert type(storage).__name__ == ("LocalSqliteEventLogStorage" if name == "batched"
                                               else "SqliteEventLogStorage")
-            single_writes = []
-            store_event = storage.store_event
-            monkeypatch.setattr(storage, "store_event",
-                                lambda event, _store=store_event: (single_writes.append(event), _store(event))[1])
+            single_writes = record_single_writes(monkeypatch, storage)
             backfill_twice(instance)
             seen[name] = what_the_ui_reads(instance, home)
             asset_events_alone = [e for e in single_writes if e.dagster_event_type in event_log._ASSET_EVENT_TYPES]
