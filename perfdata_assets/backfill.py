@@ -10,6 +10,12 @@ line saying why, and so is the KPI made from it alone: the others go ahead.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
+import signal
+import sys
+import threading
+import uuid
 from dataclasses import dataclass
 
 import dagster as dg
@@ -73,6 +79,9 @@ def selected_keys(defs: dg.Definitions, select: list[str] | None, echo=print) ->
     return {known[name] for name in wanted}
 
 
+BACKFILL_TAG = "perfdata/backfill_id"
+
+
 def backfill(
     defs: dg.Definitions,
     start: dt.date,
@@ -80,6 +89,8 @@ def backfill(
     instance: dg.DagsterInstance,
     echo=print,
     select: list[str] | None = None,
+    verbose: bool = False,
+    backfill_id: str | None = None,
 ) -> list[BackfillRun]:
     window, months = plan(start, end)
     wanted = selected_keys(defs, select, echo)
@@ -103,17 +114,25 @@ def backfill(
             selection=keys,
             instance=instance,
             resources=resources,
-            tags={**range_tags(first, last), "perfdata/launched_by": "perfdata backfill"},
+            tags={
+                **range_tags(first, last),
+                "perfdata/launched_by": "perfdata backfill",
+                BACKFILL_TAG: backfill_id or str(uuid.uuid4()),
+            },
             raise_on_error=False,
-            # Step-level DEBUG events belong in the UI, not on the terminal.
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            # The terminal gets one line per warning and, on failure, the cause (below); a
+            # run's full record, traces included, is in the UI, or here with --verbose.
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO" if verbose else "CRITICAL"}}}},
         )
         runs.append(BackfillRun(what, first, last, result.run_id))
+        if not verbose:
+            for line in warnings_of(instance, result.run_id):
+                echo(f"warning: {line}")
         if not result.success:
             failed = [e.step_key for e in result.get_step_failure_events()]
             reasons = [f"{e.step_key}: {failure_text(e)}" for e in result.get_step_failure_events()]
             message = f"{what} run {result.run_id} failed: " + "; ".join(reasons or ["see the run's logs"])
-            if what == "daily" and months and failed:
+            if what == "daily" and months and failed and len(failed) < len(keys):
                 # The monthly run would publish from a history half refreshed; it is not
                 # started. The scheduled runs keep each source apart already.
                 message += (f" | the monthly run was not started; to publish the other KPIs now, run again with "
@@ -123,19 +142,116 @@ def backfill(
 
 
 def failure_text(event) -> str:
+    """The root cause in words: a Failure's description, else the innermost error's last line
+    (not Dagster's wrapper, "Error occurred while executing ...")."""
     data = event.step_failure_data
     if data.user_failure_data and data.user_failure_data.description:
         return data.user_failure_data.description
-    return data.error.message.strip().splitlines()[-1] if data.error else "failed"
+    error = data.error
+    while error is not None and error.cause is not None:
+        error = error.cause
+    if error is None:
+        return "failed"
+    lines = [line.strip() for line in error.message.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else error.cls_name or "failed"
 
 
-def run_backfill(start: dt.date, end: dt.date, select: list[str] | None = None, echo=print) -> list[BackfillRun]:
-    """`perfdata backfill`: the code location's definitions, on the CLI's tuned Dagster instance."""
+def warnings_of(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """What the run's own code warned about (not Dagster's step failures: the caller says those)."""
+    return [
+        record.user_message.strip().splitlines()[0]
+        for record in instance.all_logs(run_id)
+        if record.level >= logging.WARNING and not record.is_dagster_event and record.user_message.strip()
+    ]
+
+
+class BackfillInterrupted(Exception):
+    """Ctrl-C or SIGTERM: the runs in progress were marked canceled; the message says which."""
+
+
+def run_backfill(
+    start: dt.date, end: dt.date, select: list[str] | None = None, echo=print, verbose: bool = False
+) -> list[BackfillRun]:
+    """`perfdata backfill`: the code location's definitions, on the CLI's tuned Dagster instance.
+
+    Every setting and both databases are checked first (db/preflight.py). The runs go on in
+    a worker thread so that Ctrl-C or SIGTERM stops the command at once, whatever the run is
+    doing (waiting to retry, inside a query): see ``_interruptible``.
+    """
+    from perfdata_assets.db.preflight import check_before_work
     from perfdata_assets.definitions import defs
     from perfdata_assets.instance import backfill_instance
 
+    plan(start, end)
+    reads_source = select is None or bool({"raw_feedback", "lpa_lifecycle_events"} & set(select))
+    check_before_work(source=reads_source)
+    backfill_id = str(uuid.uuid4())
     with backfill_instance() as instance:
-        runs = backfill(defs, start, end, instance, echo=echo, select=select)
+        runs = _interruptible(
+            lambda: backfill(defs, start, end, instance, echo=echo, select=select, verbose=verbose,
+                             backfill_id=backfill_id),
+            instance,
+            backfill_id,
+        )
     for run in runs:
         echo(f"  {run.what} run {run.run_id} succeeded ({run.first} .. {run.last})")
     return runs
+
+
+def _interruptible(work, instance: dg.DagsterInstance, backfill_id: str):
+    """Run ``work`` in a worker thread; on SIGINT or SIGTERM, mark this backfill's unfinished
+    runs canceled and end the process.
+
+    Dagster, running in the main thread, would hold a Ctrl-C back while a step waits to be
+    retried (a minute or more) and never sees SIGTERM. Ending the process is safe for the
+    data: every write is one transaction, which the database rolls back when the connection
+    goes (PostgreSQL also ends the statement within seconds: client_connection_check_interval).
+    """
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the main thread as it is
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="perfdata-backfill", daemon=True)
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum, _frame) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        worker.start()
+        while worker.is_alive() and not stop.is_set():
+            stop.wait(0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stop.is_set() and worker.is_alive():
+        canceled = cancel_runs(instance, backfill_id)
+        name = signal.Signals(received[0]).name
+        what = ", ".join(canceled) if canceled else "none had started"
+        print(f"perfdata: interrupted ({name}): canceled run(s) {what}; the interrupted write was rolled back, "
+              "every table is as it was before it", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        # Not sys.exit: the worker may be inside a query or a retry wait; the process ends
+        # now, and with it the connections, which is what rolls the write back.
+        os._exit(130 if received[0] == signal.SIGINT else 143)
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]
+
+
+def cancel_runs(instance: dg.DagsterInstance, backfill_id: str) -> list[str]:
+    """Mark this backfill's runs that have not finished as canceled; their ids."""
+    runs = instance.get_runs(dg.RunsFilter(tags={BACKFILL_TAG: backfill_id}))
+    canceled = []
+    for run in runs:
+        if not run.is_finished:
+            instance.report_run_canceled(run, message="perfdata backfill was interrupted (Ctrl-C or SIGTERM)")
+            canceled.append(run.run_id)
+    return canceled

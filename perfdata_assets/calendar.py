@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from perfdata_assets.config import start_date
+from perfdata_assets.config import DEFAULT_START_DATE, ConfigError, start_date
 
 TIMEZONE = "Europe/London"
 LONDON = ZoneInfo(TIMEZONE)
@@ -46,7 +46,13 @@ def add_months(month: dt.date, count: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
-START_DATE = start_date()
+try:
+    START_DATE = start_date()
+except ConfigError:
+    # Importing never fails on a wrong value (`perfdata --help` must work whatever the
+    # environment holds): every command checks its settings before any work
+    # (config.check_settings) and the code location refuses to load with that one line.
+    START_DATE = DEFAULT_START_DATE
 
 # end_offset=0: only days and months that have ended exist as partitions, so
 # nothing in progress is ever published.

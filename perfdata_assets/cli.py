@@ -13,7 +13,7 @@ from decimal import Decimal
 import click
 import sqlalchemy as sa
 
-from perfdata_assets.config import ConfigError, database_urls, perfdata_home
+from perfdata_assets.config import ConfigError, check_settings, database_urls, perfdata_home
 from perfdata_assets.devtools.sirius_stub import sirius_stub
 from perfdata_assets.web.server import serve_command
 
@@ -24,7 +24,7 @@ def fail(message: str, code: int = 2) -> None:
 
 
 class PerfdataGroup(click.Group):
-    """Turns the errors a user can fix into one line, not a traceback."""
+    """Turns the errors a user can fix into one line, not a traceback (``--verbose`` adds it)."""
 
     def invoke(self, ctx: click.Context):
         from perfdata_assets.backfill import BackfillError
@@ -33,14 +33,26 @@ class PerfdataGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (ConfigError, BackfillError, SchemaNotCurrent) as exc:
+            _trace_if_verbose(ctx)
             fail(str(exc))
         except sa.exc.OperationalError as exc:
+            _trace_if_verbose(ctx)
             fail(f"cannot reach the database: {str(exc.orig).strip().splitlines()[0]}")
 
 
+def _trace_if_verbose(ctx: click.Context) -> None:
+    if (ctx.obj or {}).get("verbose"):
+        import traceback
+
+        traceback.print_exc()
+
+
 @click.group(cls=PerfdataGroup)
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="show Dagster's log and the full trace of an error")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """perfdata: the Make an LPA service's performance data, as Dagster assets."""
+    ctx.obj = {"verbose": verbose}
 
 
 @main.group()
@@ -54,6 +66,7 @@ def db_upgrade() -> None:
     from perfdata_assets.db.engines import databases_for
     from perfdata_assets.db.migrate import upgrade
 
+    check_settings()
     urls = database_urls()
     before, after = upgrade(databases_for(urls).perfdata)
     click.echo(f"perfdata schema: {before or 'empty'} -> {after}")
@@ -87,7 +100,8 @@ def _date(_ctx, param, value: str | None) -> dt.date | None:
 @click.option("--end", required=True, callback=_date, help="last day, YYYY-MM-DD, inclusive")
 @click.option("--select", "select", default=None, metavar="NAMES",
               help="only these assets, comma-separated (e.g. raw_feedback,user_satisfaction,published_kpis)")
-def backfill(start: dt.date, end: dt.date, select: str | None) -> None:
+@click.pass_context
+def backfill(ctx: click.Context, start: dt.date, end: dt.date, select: str | None) -> None:
     """Materialise every configured asset for the days START..END and the whole months in them.
 
     A source that is not configured (Sirius, the uptime health check, OPG's
@@ -98,7 +112,7 @@ def backfill(start: dt.date, end: dt.date, select: str | None) -> None:
         fail("--select needs at least one asset name")
     from perfdata_assets.backfill import run_backfill
 
-    run_backfill(start, end, names, echo=click.echo)
+    run_backfill(start, end, names, echo=click.echo, verbose=ctx.obj["verbose"])
 
 
 @main.command()
@@ -123,9 +137,10 @@ def rebuild() -> None:
 @click.option("--csv", "as_csv", is_flag=True, help="CSV instead of a table")
 def kpis(months: int, as_json: bool, as_csv: bool) -> None:
     """The latest published figures, month by month."""
+    from perfdata_assets.db.preflight import check_before_work
     from perfdata_assets.kpis.report import latest_months, render_table
 
-    urls = database_urls()
+    urls = check_before_work(source=False)
     rows = latest_months(urls, months)
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=_json_default))

@@ -161,10 +161,11 @@ def _table_months(engine: sa.Engine) -> list[str]:
 
 def run_rebuild(echo=print) -> Rebuilt:
     """`perfdata rebuild`: the code location's definitions, on the CLI's Dagster instance."""
+    from perfdata_assets.db.preflight import check_before_work
     from perfdata_assets.definitions import defs
     from perfdata_assets.instance import backfill_instance
 
-    engine = databases_for(database_urls()).perfdata
+    engine = databases_for(check_before_work(source=False)).perfdata
     with backfill_instance() as instance:
         rebuilt = rebuild(defs, engine, instance, echo=echo)
     echo(f"  monthly run {rebuilt.run.run_id} succeeded ({rebuilt.run.first} .. {rebuilt.run.last})")

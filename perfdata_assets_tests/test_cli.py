@@ -270,6 +270,7 @@ def test_perfdata_backfill_on_a_postgres_instance_marks_a_failed_runs_partitions
 def test_perfdata_backfill_refuses_an_instance_dagster_postgres_cannot_use(postgres_url, tmp_path):
     # SQLAlchemy 2.1 reads postgresql:// as psycopg 3, on which dagster-postgres fails mid-run.
     postgres_dagster_home(tmp_path, postgres_url, "postgresql")
+    seed(postgres_url)  # every other check passes: only the instance is wrong
     env = cli_env(postgres_url, tmp_path)
     run([str(BIN / "perfdata"), "db", "upgrade"], env, tmp_path)
     refused = run([str(BIN / "perfdata"), "backfill", "--start", "2024-01-01", "--end", "2024-01-31"], env, tmp_path,

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from pydantic import Field, PrivateAttr
 
 from perfdata_assets.calendar import DayWindow, monthly_partitions, next_month
+from perfdata_assets.config import ConfigError, check_setting
 from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.db.types import UTCDateTime
 from perfdata_assets.publishing import exports, published
@@ -45,6 +46,13 @@ class PublicationBucket(dg.ConfigurableResource):
     @property
     def is_configured(self) -> bool:
         return bool(self.bucket)
+
+    def check_settings(self) -> None:
+        """ConfigError naming the variable, before any request (botocore's own check of a
+        bucket name comes after every other asset, and says only "Parameter validation failed")."""
+        check_setting("PERFDATA_PUBLICATION_BUCKET", self.bucket)
+        if self.prefix:
+            check_setting("PERFDATA_PUBLICATION_PREFIX", self.prefix)
 
     def key(self, file_name: str) -> str:
         return f"{self.prefix.strip('/')}/{file_name}" if self.prefix.strip("/") else file_name
@@ -116,6 +124,10 @@ def opg_publication_delivery(
 ) -> dg.MaterializeResult:
     if not publication_bucket.is_configured:
         raise dg.Failure(description=NO_PUBLICATION_BUCKET, allow_retries=False)
+    try:
+        publication_bucket.check_settings()
+    except ConfigError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     months = DayWindow.from_time_window(context.partition_time_window).months()
     with database.connect().perfdata.connect() as conn:
         values = published.values_between(conn, months[0], months[-1])

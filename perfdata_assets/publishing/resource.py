@@ -22,7 +22,7 @@ import dagster as dg
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from perfdata_assets.config import normalise_url, perfdata_home
+from perfdata_assets.config import check_setting, normalise_url, perfdata_home
 from perfdata_assets.db import engines
 from perfdata_assets.publishing import atomic, published
 from perfdata_assets.publishing.published import DATA_TYPES, PublishedValue, check_data_type
@@ -131,7 +131,7 @@ class ExportDirectory(dg.ConfigurableResource):
 
     def write(self, files: dict[str, bytes]) -> list[Path]:
         """Replace the named files all together, or leave every previous file as it was."""
-        return atomic.write_files(Path(self.path), files)
+        return atomic.write_files(Path(check_setting("PERFDATA_EXPORT_DIR", self.path)), files)
 
 
 def export_directory_from_env() -> ExportDirectory:

@@ -8,7 +8,7 @@ from collections.abc import Collection
 import click
 import uvicorn
 
-from perfdata_assets.config import ConfigError, database_urls
+from perfdata_assets.config import ConfigError, check_settings, database_urls
 from perfdata_assets.publishing.staleness import DATASETS
 from perfdata_assets.sources.sirius.assets import channel_counts_source_from_env
 from perfdata_assets.sources.uptime.assets import uptime_source_from_env
@@ -58,6 +58,7 @@ def serve_command(host: str, port: int, feedback_burst: int, feedback_per_minute
     SIRIUS_CHANNEL_COUNTS_CSV; UPTIME_HEALTH_CHECK_ID or SERVICE_UPTIME_CSV), as for the code location.
     """
     try:
+        check_settings()
         urls = database_urls()
     except ConfigError as exc:
         click.echo(f"perfdata: error: {exc}", err=True)  # the same one line as the other commands

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from perfdata_assets.calendar import DayWindow, daily_partitions
+from perfdata_assets.config import ConfigError, check_setting
 from perfdata_assets.db.ledger import describe_days, record_loaded_days
 from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.sources.sirius.client import SiriusClient
@@ -32,7 +33,7 @@ class ChannelCountsSource(dg.ConfigurableResource):
 
     def fetch(self, first: dt.date, last: dt.date) -> ChannelCounts:
         if self.csv_path:
-            return read_channel_counts_csv(self.csv_path, first, last)
+            return read_channel_counts_csv(check_setting("SIRIUS_CHANNEL_COUNTS_CSV", self.csv_path), first, last)
         if self.sirius is None:
             raise dg.Failure(description=NO_CHANNEL_COUNTS_SOURCE, allow_retries=False)
         return self.sirius.fetch_channel_counts(first, last)
@@ -82,6 +83,8 @@ def sirius_channel_counts(
     days = window.days()
     try:
         fetched = channel_counts_source.fetch(days[0], days[-1])
+    except ConfigError as exc:  # a wrong setting: waiting will not mend it
+        raise dg.Failure(description=f"channel counts for {window}: {exc}", allow_retries=False) from None
     except SiriusError as exc:
         # Only an unavailable Sirius is worth the step's retries; a refusal or a
         # malformed body will be the same in a minute.

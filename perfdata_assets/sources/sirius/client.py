@@ -34,6 +34,7 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from pydantic import Field, PrivateAttr
 from requests.auth import AuthBase
 
+from perfdata_assets.config import ConfigError, check_setting
 from perfdata_assets.sources.sirius.counts import (
     CHANNEL_COUNTS_PATH,
     CONTRACT_MAX_DAYS,
@@ -300,9 +301,9 @@ class SiriusClient(dg.ConfigurableResource):
         return merge_channel_counts(chunks)
 
     def _check_settings(self) -> None:
+        check_setting("SIRIUS_BASE_URL", self.base_url)
+        check_setting("SIRIUS_REGION", self.region)
         problems = []
-        if not self.base_url.startswith(("http://", "https://")):
-            problems.append(f"base_url {self.base_url!r} is not an http(s) URL")
         if not 1 <= self.max_days_per_request <= CONTRACT_MAX_DAYS:
             problems.append(f"max_days_per_request must be between 1 and {CONTRACT_MAX_DAYS}")
         if self.max_attempts < 1:
@@ -312,7 +313,7 @@ class SiriusClient(dg.ConfigurableResource):
         if self.backoff_seconds < 0 or self.max_retry_after_seconds < 0:
             problems.append("backoff_seconds and max_retry_after_seconds must not be negative")
         if problems:
-            raise ValueError("SiriusClient settings: " + "; ".join(problems))
+            raise ConfigError("SiriusClient settings: " + "; ".join(problems))
 
     def _url(self, start: dt.date, end: dt.date) -> str:
         return f"{self.base_url.rstrip('/')}{CHANNEL_COUNTS_PATH}?from={start.isoformat()}&to={end.isoformat()}"

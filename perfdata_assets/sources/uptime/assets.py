@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from perfdata_assets.calendar import DayWindow, daily_partitions
+from perfdata_assets.config import ConfigError, check_setting
 from perfdata_assets.db.ledger import describe_days, record_loaded_days
 from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.sources.uptime.cloudwatch import (
@@ -64,7 +65,11 @@ class UptimeSource(dg.ConfigurableResource):
     def fetch(self, first: dt.date, last: dt.date, now: dt.datetime) -> list[UptimeDay]:
         """Every day of [first, last] in order, or an UptimeError (dg.Failure when unconfigured)."""
         if self.csv_path:
-            return read_uptime_csv(self.csv_path, first, last)
+            try:
+                path = check_setting("SERVICE_UPTIME_CSV", self.csv_path)
+            except ConfigError as exc:
+                raise dg.Failure(description=str(exc), allow_retries=False) from None
+            return read_uptime_csv(path, first, last)
         if not self.health_check_id:
             raise dg.Failure(description=NO_UPTIME_SOURCE, allow_retries=False)
         try:

@@ -317,7 +317,7 @@ def test_bad_arguments_and_settings_fail_before_any_request(make_client):
             make_client(s.base_url).fetch_channel_counts(dt.datetime(2024, 1, 1), JAN31)
         with pytest.raises(ValueError, match="max_days_per_request must be between 1 and 92"):
             make_client(s.base_url, max_days_per_request=93).fetch_channel_counts(JAN1, JAN31)
-        with pytest.raises(ValueError, match="base_url 'localhost:8088' is not an http\\(s\\) URL"):
+        with pytest.raises(ValueError, match="SIRIUS_BASE_URL='localhost:8088': expected an http:// or https:// URL"):
             make_client("localhost:8088").fetch_channel_counts(JAN1, JAN31)
         with pytest.raises(ValueError, match="max_attempts must be at least 1"):
             make_client(s.base_url, max_attempts=0).fetch_channel_counts(JAN1, JAN31)
