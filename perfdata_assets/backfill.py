@@ -80,6 +80,7 @@ def selected_keys(defs: dg.Definitions, select: list[str] | None, echo=print) ->
 
 
 BACKFILL_TAG = "perfdata/backfill_id"
+BACKFILL_JOB = "perfdata_backfill"
 
 
 def backfill(
@@ -109,25 +110,27 @@ def backfill(
     for what, keys, first, last in steps:
         names = ", ".join(k.to_user_string() for k in keys)
         echo(f"materialising {what} assets ({names}) for {first} .. {last}")
-        result = dg.materialize(
-            all_assets,
-            selection=keys,
-            instance=instance,
+        # dg.materialize's own steps, with a logger of perfdata's: the terminal gets one line per
+        # warning and, on failure, the cause (below); a run's full record, traces included, is
+        # in the UI, or here with --verbose (Dagster's console logger).
+        job = dg.Definitions(
+            jobs=[dg.define_asset_job(BACKFILL_JOB, selection=keys)],
+            assets=all_assets,
             resources=resources,
+            loggers=None if verbose else {"perfdata_warnings": one_line_warnings(echo)},
+        ).resolve_job_def(BACKFILL_JOB)
+        result = job.execute_in_process(
+            instance=instance,
             tags={
                 **range_tags(first, last),
                 "perfdata/launched_by": "perfdata backfill",
                 BACKFILL_TAG: backfill_id or str(uuid.uuid4()),
             },
             raise_on_error=False,
-            # The terminal gets one line per warning and, on failure, the cause (below); a
-            # run's full record, traces included, is in the UI, or here with --verbose.
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO" if verbose else "CRITICAL"}}}},
+            # A logger runs only when the run config names it (else Dagster's console logger does).
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}} if verbose else {"perfdata_warnings": {}}},
         )
         runs.append(BackfillRun(what, first, last, result.run_id))
-        if not verbose:
-            for line in warnings_of(instance, result.run_id):
-                echo(f"warning: {line}")
         if not result.success:
             failed = [e.step_key for e in result.get_step_failure_events()]
             reasons = [f"{e.step_key}: {failure_text(e)}" for e in result.get_step_failure_events()]
@@ -156,13 +159,31 @@ def failure_text(event) -> str:
     return lines[-1] if lines else error.cls_name or "failed"
 
 
-def warnings_of(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    """What the run's own code warned about (not Dagster's step failures: the caller says those)."""
-    return [
-        record.user_message.strip().splitlines()[0]
-        for record in instance.all_logs(run_id)
-        if record.level >= logging.WARNING and not record.is_dagster_event and record.user_message.strip()
-    ]
+class _EchoWarnings(logging.Handler):
+    """perfdata's own warnings, one line each; Dagster's events (a step failure and its trace)
+    are left to the caller, which says the root cause once."""
+
+    def __init__(self, echo) -> None:
+        super().__init__(level=logging.WARNING)
+        self.echo = echo
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None) or {}
+        if meta.get("dagster_event") is not None:
+            return
+        text = str(meta.get("orig_message") or record.getMessage()).strip()
+        if text:
+            self.echo(f"warning: {text.splitlines()[0]}")
+
+
+def one_line_warnings(echo) -> dg.LoggerDefinition:
+    @dg.logger(description="perfdata's warnings, one line each, to the command's output")
+    def perfdata_warnings(_init_context) -> logging.Logger:
+        logger = logging.Logger("perfdata.backfill", level=logging.WARNING)
+        logger.addHandler(_EchoWarnings(echo))
+        return logger
+
+    return perfdata_warnings
 
 
 class BackfillInterrupted(Exception):

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from perfdata_assets.config import check_settings
 from perfdata_assets.db.resource import database_resource_from_env
 from perfdata_assets.freshness import perfdata_overdue_webhook, with_freshness
 from perfdata_assets.kpis.assets import completion_rate, digital_take_up, service_uptime, user_satisfaction
@@ -16,6 +17,11 @@ from perfdata_assets.schedules import jobs, schedules
 from perfdata_assets.sources.lpa.assets import lpa_lifecycle_events, raw_feedback
 from perfdata_assets.sources.sirius.assets import channel_counts_source_from_env, sirius_channel_counts
 from perfdata_assets.sources.uptime.assets import health_check_uptime, uptime_checks, uptime_source_from_env
+
+# The partitions' first day must be right before anything is defined on it (calendar.py falls
+# back to the default only so that importing never fails): the code location refuses to load,
+# with the same one line as the CLI, rather than show partitions from the wrong day.
+check_settings(["PERFDATA_START_DATE"])
 
 defs = dg.Definitions(
     # Each with its deadline (freshness.py), shown in the Dagster UI.

@@ -36,7 +36,7 @@ import sqlalchemy as sa
 
 from perfdata_assets.backfill import BackfillRun, failure_text
 from perfdata_assets.calendar import DayWindow, monthly_partitions, range_tags
-from perfdata_assets.config import database_urls, perfdata_home
+from perfdata_assets.config import perfdata_home
 from perfdata_assets.db.derived import recreate_derived_tables
 from perfdata_assets.db.engines import SCHEMA, databases_for
 from perfdata_assets.db.migrate import require_current_schema

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import sqlalchemy as sa
 
 from perfdata_assets.db import engines
 from perfdata_assets.db.migrate import upgrade
@@ -39,6 +38,7 @@ BACKFILL = ["backfill", "--start", (YESTERDAY - dt.timedelta(days=1)).isoformat(
 def environment(tmp_path: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
     (tmp_path / "dagster_home").mkdir(exist_ok=True)
+    (tmp_path / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     return {**env, "PERFDATA_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "dagster_home"), **settings}
 
 
@@ -289,3 +289,31 @@ def test_sigterm_stops_a_backfill_inside_a_long_write_and_leaves_the_tables_as_t
     (run,) = _runs(tmp_path / "dagster_home")
     assert run.status == dg.DagsterRunStatus.CANCELED
     assert support.snapshot(postgres_url) == before
+
+
+# --- Quiet when all is well ------------------------------------------------------------------
+
+
+def test_with_only_the_lpa_database_configured_a_backfill_warns_of_nothing(tmp_path):
+    """Digital take-up and uptime are "not configured" (said once, by the skip lines), not
+    "incomplete" month after month."""
+    from perfdata_assets_tests.support import SourceRows, london
+
+    lpa = f"sqlite:///{tmp_path}/lpa.sqlite"
+    engine = engines.lpa_write_engine(lpa)
+    create_source_tables(engine)
+    rows = SourceRows(engine)
+    for month in ("01", "02"):  # a steady two months: nothing implausible either
+        for day in ("05", "06"):
+            rows.feedback(london(f"2024-{month}-{day} 10:00"), "satisfied")
+            rows.lpa(started=london(f"2024-{month}-{day} 10:00"), created=london(f"2024-{month}-20 10:00"))
+    engine.dispose()
+    env = environment(tmp_path, LPA_DATABASE_URL=lpa, PERFDATA_DATABASE_URL=f"sqlite:///{tmp_path}/perfdata.sqlite",
+                      PERFDATA_START_DATE="2023-12-01")
+    assert perfdata(["db", "upgrade"], env, tmp_path)[0].returncode == 0
+    result, _ = perfdata(["backfill", "--start", "2024-01-01", "--end", "2024-02-29"], env, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "skipping sirius_channel_counts, digital_take_up: no channel counts source" in result.stdout
+    assert "skipping health_check_uptime, service_uptime: no uptime source" in result.stdout
+    assert "warning" not in (result.stdout + result.stderr).lower(), result.stdout + result.stderr
+    assert "monthly run" in result.stdout and "succeeded" in result.stdout

@@ -60,10 +60,9 @@ def _value_metadata(value: Decimal | None) -> dg.MetadataValue:
 
 
 def kpis_not_in_run(context: dg.AssetExecutionContext) -> set[str]:
-    """The KPI assets the run's selection leaves out (none when the run selects everything)."""
-    selection = context.run.asset_selection
-    if not selection:
-        return set()
+    """The KPI assets the run leaves out: not in its selection (a UI run), or not in its job
+    (the monthly job, `perfdata backfill`'s runs)."""
+    selection = context.run.asset_selection or context.job_def.asset_layer.executable_asset_keys
     selected = {key.to_user_string() for key in selection}
     return {kpi for kpi in KPI_ASSETS if kpi not in selected}
 
