@@ -358,13 +358,14 @@ def test_ecs_run_launcher_launches_a_perfdata_run_on_moto_and_stops_it_postgres(
 # --- checkov and terraform fmt ------------------------------------------------------------
 
 
-def checkov(*args: str) -> dict:
+def checkov(home: Path, *args: str) -> list[dict]:
     checkov_bin = LINT_BIN / "checkov"
     assert checkov_bin.exists(), f"{checkov_bin} is missing: `make install` creates .venv-lint"
     result = subprocess.run(
         [str(checkov_bin), *args, "--skip-download", "--output", "json"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(REPO), "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
+        # HOME: checkov keeps an update-check cache there, which must stay out of the repository.
+        env={"PATH": "/usr/bin:/bin", "HOME": str(home), "BC_SKIP_MAPPING": "TRUE"},
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     reports = json.loads(result.stdout) if result.stdout.strip() else []
@@ -375,21 +376,21 @@ def check_ids(report: dict, kind: str) -> set[str]:
     return {c["check_id"] for c in report.get("results", {}).get(kind, [])}
 
 
-def test_checkov_passes_the_terraform_module_and_the_dockerfile():
-    (terraform,) = checkov("--directory", "deploy/ecs/terraform", "--framework", "terraform")
+def test_checkov_passes_the_terraform_module_and_the_dockerfile(tmp_path):
+    (terraform,) = checkov(tmp_path, "--directory", "deploy/ecs/terraform", "--framework", "terraform")
     assert terraform["summary"]["failed"] == 0 and terraform["summary"]["parsing_errors"] == 0
     # It did read the resources: the task definitions' read-only root, the roles, the log groups.
     assert {"CKV_AWS_336", "CKV_AWS_249", "CKV_AWS_158", "CKV_AWS_338", "CKV_AWS_333"} <= check_ids(terraform, "passed_checks")
-    (dockerfile,) = checkov("--file", "Dockerfile", "--framework", "dockerfile")
+    (dockerfile,) = checkov(tmp_path, "--file", "Dockerfile", "--framework", "dockerfile")
     assert dockerfile["summary"]["failed"] == 0
     assert {"CKV_DOCKER_2", "CKV_DOCKER_3"} <= check_ids(dockerfile, "passed_checks")  # HEALTHCHECK, USER
 
 
-def test_checkov_finds_no_secret_in_the_helm_values():
+def test_checkov_finds_no_secret_in_the_helm_values(tmp_path):
     # deploy/helm holds values for Dagster's official chart, not a chart: checkov's helm
     # framework needs the chart and the helm binary, which cannot be fetched here (README).
     # What is ours, the values, is scanned for secrets.
-    reports = checkov("--directory", "deploy/helm", "--framework", "secrets", "helm")
+    reports = checkov(tmp_path, "--directory", "deploy/helm", "--framework", "secrets", "helm")
     assert all(r.get("summary", r).get("failed", 0) == 0 for r in reports), reports
 
 
