@@ -42,7 +42,8 @@ locals {
         family             = local.family[p]
         log_group          = local.log_group[p]
         execution_role_arn = aws_iam_role.execution[p].arn
-        task_role_arn      = spec.task_role ? aws_iam_role.task[p].arn : ""
+        # The code server and perfdata serve have none (their templates name no task role).
+        task_role_arn = try(aws_iam_role.task[p].arn, "")
       }
     )))
   }
@@ -63,7 +64,7 @@ resource "aws_ecs_task_definition" "process" {
   network_mode             = each.value.networkMode
   requires_compatibilities = each.value.requiresCompatibilities
   execution_role_arn       = each.value.executionRoleArn
-  task_role_arn            = lookup(each.value, "taskRoleArn", null)
+  task_role_arn            = try(each.value.taskRoleArn, null)
   container_definitions    = jsonencode(each.value.containerDefinitions)
 
   runtime_platform {
