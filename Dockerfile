@@ -38,8 +38,9 @@ COPY pyproject.toml constraints.txt ./
 COPY perfdata_assets ./perfdata_assets
 COPY deploy/image-steps.sh ./deploy/image-steps.sh
 # The optional dependency groups to install: k8s brings dagster-k8s, which the
-# official Helm chart's run pods need. Empty for a plain Docker/ECS deployment.
-ARG PERFDATA_EXTRAS=k8s
+# official Helm chart's run pods need; ecs brings dagster-aws, whose EcsRunLauncher
+# the ECS deployment's webserver and daemon load (deploy/ecs/). Empty for plain Docker.
+ARG PERFDATA_EXTRAS=k8s,ecs
 RUN --mount=type=cache,target=/root/.cache/pip \
     PERFDATA_EXTRAS="$PERFDATA_EXTRAS" ./deploy/image-steps.sh install \
     && rm -rf build ./*.egg-info
@@ -47,6 +48,9 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 # The production instance configuration; its settings come from DAGSTER_PG_*.
 # The Helm chart mounts its own in the same place.
 COPY deploy/dagster.yaml /opt/dagster/dagster_home/dagster.yaml
+# The ECS deployment's instance (EcsRunLauncher): its task definitions set
+# DAGSTER_HOME=/opt/dagster/ecs_home.
+COPY deploy/ecs/dagster.yaml /opt/dagster/ecs_home/dagster.yaml
 
 RUN groupadd --system --gid 10001 perfdata \
     && useradd --system --uid 10001 --gid perfdata --create-home --home-dir /home/perfdata \

@@ -5,17 +5,27 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# checkov's pins conflict with the Dagster family's, so it lives in a virtualenv of its own.
+LINT_VENV ?= .venv-lint
+LINT_INSTALLED := $(LINT_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast soak bench ui up image image-test screenshots openapi lock clean
+.PHONY: install demo test test-fast soak bench ui up image image-test screenshots openapi lock lock-lint clean
 
-install: $(INSTALLED)
+install: $(INSTALLED) $(LINT_INSTALLED)
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "perfdata needs Python 3.11 or newer: make PYTHON=python3.11 ...")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,k8s]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,k8s,ecs]'
+	touch $@
+
+# checkov (test_ecs.py runs it on the Dockerfile, deploy/helm and deploy/ecs/terraform).
+$(LINT_INSTALLED): deploy/lint-constraints.txt
+	test -x $(LINT_VENV)/bin/python || $(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LINT_VENV)/bin/python -m pip install --quiet -c deploy/lint-constraints.txt checkov
 	touch $@
 
 ## make demo: seed a synthetic LPA database (embedded SQLite), materialise every asset, print the KPIs
@@ -36,7 +46,7 @@ soak: install
 
 ## make bench: five years of production-sized history on the local PostgreSQL; writes bench/RESULTS.md
 bench: install
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,k8s,bench]" && $(BIN)/python -m bench
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,k8s,ecs,bench]" && $(BIN)/python -m bench
 
 ## make ui: the Dagster UI on the demo's instance and database (http://127.0.0.1:3000)
 ui: install
@@ -66,6 +76,11 @@ openapi: install
 lock: install
 	{ echo '# Every install is the same: `make lock` regenerates this from a working .venv.'; \
 	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^perfdata'; } > constraints.txt
+
+## make lock-lint: regenerate deploy/lint-constraints.txt (checkov's own virtualenv)
+lock-lint: $(LINT_INSTALLED)
+	{ sed -n '1,2p' deploy/lint-constraints.txt; $(LINT_VENV)/bin/python -m pip freeze; } > deploy/lint-constraints.txt.new \
+	  && mv deploy/lint-constraints.txt.new deploy/lint-constraints.txt
 
 clean:
 	rm -rf .perfdata .pytest_cache

@@ -250,6 +250,11 @@ def test_other_commands_pass_through(image: Image, tmp_path: Path):
     if "k8s" in image.extras.split(","):
         result = subprocess.run(["bash", steps, "python", "-c", "import dagster_k8s"], env=env, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
+    if "ecs" in image.extras.split(","):
+        # The ECS deployment's webserver and daemon load dagster-aws's EcsRunLauncher (deploy/ecs/dagster.yaml).
+        result = subprocess.run(["bash", steps, "python", "-c", "from dagster_aws.ecs import EcsRunLauncher"],
+                                env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
 
 
 def test_one_image_runs_code_server_webserver_and_daemon_together(image: Image, tmp_path: Path, postgres_url: str):
