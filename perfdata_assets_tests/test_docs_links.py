@@ -3,8 +3,9 @@
 A link's file must be in the repository (tracked, or new and not ignored: a link into
 ``.perfdata/`` or ``.venv/`` works on one machine only); a ``#anchor`` into a markdown
 file must name one of its headings, slugged as GitHub slugs them; and nothing may point
-outside the repository, neither a link nor a path written in backticks (the README once
-sent readers to ``../shared/spec/kpis.md``, which no clone has).
+outside the repository. A path written in backticks that climbs (``../x``) is held to
+the same rules as a link: the README once sent readers to ``../shared/spec/kpis.md``,
+which no clone has.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ _INLINE_LINK = re.compile(
 )
 _REFERENCE_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:[ \t]*(<[^>\n]*>|\S+)", re.MULTILINE)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-# A path written in backticks that starts by climbing: `../x` or `./../x`.
+# A path written in backticks that starts by climbing, `../x` or `./../x`: plainly a
+# relative path, so it must name something a clone has.
 _CLIMBING_PATH = re.compile(r"^(?:\./)*\.\./\S*$")
 
 
@@ -201,8 +203,6 @@ def problems(root: Path, document: str, files: set[str]) -> list[str]:
         if target is None:
             found.append(f"{where} points outside the repository")
             continue
-        if ref.kind == "code span":
-            continue  # a path in backticks need not exist, but must not lead out of the clone
         if target not in files and target not in directories and target != "":
             found.append(f"{where}: {target} is not in the repository")
             continue
@@ -274,10 +274,14 @@ def test_broken_links_are_reported(tmp_path):
     assert "no heading with the anchor #no-such-heading" in found[1]
     assert "points outside the repository" in found[2] and "points outside the repository" in found[3]
     assert "absolute" in found[4]
-    # From a page two folders down, climbing to the root is fine, one more is not.
-    (tmp_path / "docs" / "sub" / "page.md").write_text("[up](../../README.md) [over](../../../x.md)\n", encoding="utf-8")
+    # From a page two folders down, climbing to the root is fine, one more is not; a
+    # climbing path in backticks must name a file too.
+    (tmp_path / "docs" / "sub" / "page.md").write_text(
+        "[up](../../README.md) [over](../../../x.md) `../../README.md` `../../shared/spec/costs.md`\n", encoding="utf-8"
+    )
     assert [p.split(": ", 1)[1] for p in problems(tmp_path, "docs/sub/page.md", files)] == [
-        "link '../../../x.md' points outside the repository"
+        "code span '../../shared/spec/costs.md': shared/spec/costs.md is not in the repository",
+        "link '../../../x.md' points outside the repository",
     ]
 
 
