@@ -1,7 +1,7 @@
 """A real HTTP stand-in for the Sirius channel-counts endpoint, with fault switches.
 
 Development and tests need something that speaks the contract of
-shared/spec/sirius-channel-counts.md over a real socket, including the ways it can
+docs/contract/sirius.md over a real socket, including the ways it can
 go wrong (throttling, 5xx, slow or dropped responses, bad bodies, bad signatures),
 because the client's retry and refusal logic is only worth what it was tested against.
 """

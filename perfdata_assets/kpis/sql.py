@@ -142,7 +142,7 @@ SELECT month, digital, total, {percent("digital", "total")} AS take_up_percent
 
 # --- 4. Service uptime ---------------------------------------------------------
 # Minutes the health check reported, and of those the minutes it was healthy
-# throughout, per day (service-uptime.md); a month is the sum of its days.
+# throughout, per day (docs/contract/uptime.md); a month is the sum of its days.
 SERVICE_UPTIME = f"""
 {{months}}
 SELECT month, observed_minutes, healthy_minutes,

@@ -1,7 +1,7 @@
 """The Dagster resource that fetches channel counts from the Sirius data API.
 
 Behaviour on each status follows the error table of
-shared/spec/sirius-channel-counts.md: refusals (400/403/404) fail at once because
+docs/contract/sirius.md: refusals (400/403/404) fail at once because
 retrying cannot fix them; throttling and transient failures are retried a bounded
 number of times, so a run fails in minutes rather than hanging, and a failed fetch
 raises before anything is written.

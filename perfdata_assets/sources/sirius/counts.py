@@ -1,5 +1,5 @@
 """Channel counts as perfdata holds them, the errors around fetching them, and the
-strict reading of a Sirius 200 body (contract: shared/spec/sirius-channel-counts.md).
+strict reading of a Sirius 200 body (contract: docs/contract/sirius.md).
 
 A malformed body must fail the whole fetch rather than be repaired: a published
 digital take-up figure computed from half-understood data is worse than none.

@@ -1,6 +1,6 @@
 """Channel counts supplied by hand as CSV, until the Sirius endpoint exists.
 
-Same rules as the API (shared/spec/sirius-channel-counts.md); every problem is
+Same rules as the API (docs/contract/sirius.md); every problem is
 reported with its line number so whoever prepared the file can fix it.
 """
 

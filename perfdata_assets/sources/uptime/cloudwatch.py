@@ -1,4 +1,4 @@
-"""Per-day uptime from the Route 53 health check's CloudWatch metric (service-uptime.md).
+"""Per-day uptime from the Route 53 health check's CloudWatch metric (docs/contract/uptime.md).
 
 One GetMetricData query (paginated by NextToken) per run of consecutive days fetched at
 the same period: the finest period CloudWatch still holds for the day. Credentials come

@@ -1,7 +1,7 @@
 """Per-day uptime supplied by hand as CSV (SERVICE_UPTIME_CSV), for a team without
 CloudWatch access or for history older than CloudWatch keeps.
 
-Same rules as the CloudWatch figures (shared/spec/service-uptime.md); every problem
+Same rules as the CloudWatch figures (docs/contract/uptime.md); every problem
 is reported with its line number so whoever prepared the file can fix it.
 """
 

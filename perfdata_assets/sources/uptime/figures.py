@@ -1,5 +1,5 @@
 """Per-day uptime figures as perfdata holds them, London-day arithmetic, and the errors
-around fetching them (contract: shared/spec/service-uptime.md).
+around fetching them (contract: docs/contract/uptime.md).
 
 A figure that is not understood whole fails the fetch rather than being repaired: a
 published uptime computed from a half-read answer is worse than none.

@@ -9,7 +9,7 @@ Create Date: 2026-12-01
   five satisfaction levels and ``uptime-percent`` are added.
 - ``published_kpis_restatements``: a month published again with a different
   value keeps its old value, when and by which run (never silently overwritten).
-- ``uptime_days`` and ``service_uptime`` (kpis.md section 4, service-uptime.md).
+- ``uptime_days`` and ``service_uptime`` (kpis.md section 4, docs/contract/uptime.md).
 - ``publication_deliveries``: every file perfdata put in OPG's bucket, so an
   unchanged file is not uploaded twice and a changed one is announced.
 - ``published_channel_totals``: LPAs received per channel in each month whose digital
