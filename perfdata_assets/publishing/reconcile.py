@@ -199,15 +199,14 @@ def _month_label(record: dict) -> str:
     month = _month_of(record)
     if month is not None:
         return f"{month:%Y-%m}"
-    timestamp = record.get("_timestamp")
-    return f"_timestamp {json.dumps(timestamp)}" if "_timestamp" in record else "no month"
+    return f"_timestamp {_json_text(record['_timestamp'], 0)}" if "_timestamp" in record else "no month"
 
 
 def _type_label(record: dict) -> str:
     data_type = record.get("dataType")
     if isinstance(data_type, str):
         return data_type
-    return f"dataType {json.dumps(data_type)}" if "dataType" in record else "no dataType"
+    return f"dataType {_json_text(data_type, 0)}" if "dataType" in record else "no dataType"
 
 
 def _is_number(value: object) -> bool:
@@ -286,7 +285,8 @@ def reconcile(data: bytes, published: Sequence[PublishedValue], prefer_perfdata:
         if not (isinstance(timestamp, str) and isinstance(data_type, str)):
             continue
         first = first_seen.setdefault((timestamp, data_type), index)
-        if first != index and record == corrected[first]:
+        # Compared as written: 1 and true, or 88 and 88.0, are not the same record.
+        if first != index and _json_text(record, 0) == _json_text(corrected[first], 0):
             removed[index] = first
             changes.append(Change(index, *labels[index], f"removed: the same record as record {first}"))
     kept = [record for index, record in enumerate(corrected) if index not in removed]

@@ -275,6 +275,23 @@ def test_repeats_that_differ_and_strings_that_are_no_number_are_left_for_a_hand_
     assert "by hand" in render(result, "data.json", written="out.json")
 
 
+def test_records_of_any_json_shape_are_reported_not_a_crash():
+    data = (
+        b'[{"_timestamp": 1704067200.5, "dataType": 7, "count": true},'
+        b' {"_timestamp": "2024-01-01T00:00:00+00:00", "dataType": "neither", "count": 1, "period": "month"},'
+        b' {"_timestamp": "2024-01-01T00:00:00+00:00", "dataType": "neither", "count": true, "period": "month"},'
+        b' {"_timestamp": "2024-01-15T00:00:00+00:00", "dataType": "neither", "count": {"n": [1.50]}}]'
+    )
+    result = reconcile(data, expected_values(), prefer_perfdata=True)
+    lines = [f.line() for f in result.findings]
+    assert lines[0].startswith('record 0, _timestamp 1704067200.5, dataType 7: missing "service"')
+    assert 'record 2, 2024-01, neither: same "_timestamp" "2024-01-01T00:00:00+00:00" and "dataType" "neither" ' \
+           "as record 1 (OPG's validator) -> by hand" in lines  # true is not a repeat of 1
+    assert any(line.startswith('record 3, _timestamp "2024-01-15T00:00:00+00:00", neither:') for line in lines)
+    assert len(json.loads(result.corrected)) == 4 and b'"n": [\n' in result.corrected
+    assert result.corrected_problems
+
+
 def test_a_valid_file_that_agrees_is_ok():
     data = opg_file([
         opg_record(JAN, "user-satisfaction-percent", "87.5"),
