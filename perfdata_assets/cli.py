@@ -175,6 +175,58 @@ def demo(months: int, seed_value: int) -> None:
     run_demo(months, seed_value, echo=click.echo)
 
 
+@main.group()
+def opg() -> None:
+    """OPG's performance-data site: its Make an LPA data.json."""
+
+
+@opg.command("reconcile")
+@click.argument("data_json", metavar="DATA_JSON")
+@click.option("--write", "write_to", default=None, metavar="FILE",
+              help="write the corrected data.json here: string counts made numbers, exact repeats removed")
+@click.option("--prefer-perfdata", is_flag=True,
+              help="with --write, replace each hand figure that disagrees with perfdata's published value")
+def opg_reconcile(data_json: str, write_to: str | None, prefer_perfdata: bool) -> None:
+    """Check OPG's data.json (DATA_JSON) as OPG's validator and perfdata's contract would, and put its
+    figures beside perfdata's published ones.
+
+    Exit 0 when it is valid and agrees, 1 when it has findings, 2 on bad input.
+    """
+    from pathlib import Path
+
+    from perfdata_assets.db.engines import databases_for
+    from perfdata_assets.db.migrate import require_current_schema
+    from perfdata_assets.publishing.atomic import ExportError, write_files
+    from perfdata_assets.publishing.reconcile import BadInput, read_records, reconcile, render
+    from perfdata_assets.publishing.resource import PerformanceData
+
+    if prefer_perfdata and write_to is None:
+        fail("--prefer-perfdata changes only the file --write FILE writes: give --write too")
+    urls = database_urls()
+    target = Path(write_to) if write_to is not None else None
+    if target is not None and (target.is_dir() or not target.parent.is_dir()):
+        fail(f"--write {write_to}: " + ("is a directory" if target.is_dir() else "its directory does not exist"))
+    try:
+        data = Path(data_json).read_bytes()
+        read_records(data)  # a file that is no list of records stops here, before the database is read
+    except OSError as exc:
+        fail(f"cannot read {data_json}: {exc.strerror or type(exc).__name__}")
+    except BadInput as exc:
+        fail(f"{data_json}: {exc}")
+    require_current_schema(databases_for(urls).perfdata)
+    reader = PerformanceData(perfdata_database_url=urls.perfdata, lpa_database_url=urls.lpa)
+    months = reader.published_months()
+    values = reader.history(None, months[0], months[-1]) if months else []
+    result = reconcile(data, values, prefer_perfdata=prefer_perfdata)
+    if target is not None:
+        try:
+            write_files(target.parent, {target.name: result.corrected})
+        except ExportError as exc:
+            fail(str(exc))
+    click.echo(render(result, Path(data_json).name, written=write_to), nl=False)
+    sys.exit(0 if result.ok else 1)
+
+
 main.add_command(sirius_stub)
 main.add_command(serve_command)
 

@@ -88,4 +88,20 @@ def run_demo(months: int, seed_value: int, echo=print) -> None:
     exports = os.environ.get("PERFDATA_EXPORT_DIR") or str(perfdata_home() / "exports")
     echo(f"OPG performance-data files: {exports}/make_a_lasting_power_of_attorney_YY_MM.json "
          f"({len(delivered)} delivered to the demo bucket)")
+    hand_kept = write_hand_kept_data_json(urls)
+    echo(f"OPG's data.json as if kept by hand until perfdata (synthetic): {hand_kept}; "
+         f"try: perfdata opg reconcile {hand_kept}")
     echo("See these runs in the Dagster UI: make ui   (then open http://127.0.0.1:3000)")
+
+
+def write_hand_kept_data_json(urls) -> str:
+    """OPG's data.json for the demo's months as the hand-made process would have left it (opg_history.py)."""
+    from perfdata_assets.devtools.opg_history import hand_kept_data_json
+    from perfdata_assets.publishing.resource import PerformanceData
+
+    reader = PerformanceData(perfdata_database_url=urls.perfdata, lpa_database_url=urls.lpa)
+    months = reader.published_months()
+    values = reader.history(None, months[0], months[-1]) if months else []
+    path = perfdata_home() / "opg-data.json"
+    path.write_bytes(hand_kept_data_json(values))
+    return str(path)

@@ -44,6 +44,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Iterable
+from decimal import Decimal
 
 from perfdata_assets.publishing.published import (
     COUNT_DATA_TYPES,
@@ -67,6 +68,11 @@ def performance_data_file_name(month: dt.date) -> str:
     return f"make_a_lasting_power_of_attorney_{month:%y_%m}.json"
 
 
+def opg_count(data_type: str, value: Decimal) -> int | float:
+    """A published value as an OPG record's ``count``: an integer for a level count, else a float (91.25, 100.0)."""
+    return int(value) if data_type in COUNT_DATA_TYPES else float(value)
+
+
 def performance_data_json(records: Iterable[PublishedValue]) -> bytes:
     """The OPG performance-data records of the given published values (normally one month's)."""
     ordered = sorted(records, key=lambda r: (r.period_start, DATA_TYPES.index(r.data_type)))
@@ -75,7 +81,7 @@ def performance_data_json(records: Iterable[PublishedValue]) -> bytes:
             "_timestamp": period_timestamp(r.period_start),
             "service": SERVICE,
             "channel": "digital",
-            "count": int(r.value) if r.data_type in COUNT_DATA_TYPES else float(r.value),
+            "count": opg_count(r.data_type, r.value),
             "dataType": r.data_type,
             "period": PERIOD,
         }

@@ -213,14 +213,15 @@ def _record_problems(record: object) -> list[str]:
     return problems
 
 
-def _duplicate_problems(records: list, label: Labeller) -> list[str]:
+def _duplicates(records: list) -> list[tuple[int, int]]:
     """OPG's rule: no two records with the same ``_timestamp`` and ``dataType`` in the service's file.
 
+    Each repeat as (its index, the index of the first record with that pair).
     Compared as the strings written, as a JSON file is compared. A record
     whose ``_timestamp`` or ``dataType`` is not a string is already reported.
     """
     first_seen: dict[tuple[str, str], int] = {}
-    problems = []
+    repeats = []
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             continue
@@ -229,13 +230,22 @@ def _duplicate_problems(records: list, label: Labeller) -> list[str]:
             continue
         key = (timestamp, data_type)
         if key in first_seen:
-            problems.append(
-                f'{label(index)}: same "_timestamp" {_show(timestamp)} and '
-                f'"dataType" {_show(data_type)} as {label(first_seen[key])}'
-            )
+            repeats.append((index, first_seen[key]))
         else:
             first_seen[key] = index
-    return problems
+    return repeats
+
+
+def _duplicate_problem(records: list, index: int, first: int, label: Labeller) -> str:
+    record = records[index]
+    return (
+        f'same "_timestamp" {_show(record["_timestamp"])} and "dataType" {_show(record["dataType"])} '
+        f"as {label(first)}"
+    )
+
+
+def _duplicate_problems(records: list, label: Labeller) -> list[str]:
+    return [f"{label(i)}: {_duplicate_problem(records, i, first, label)}" for i, first in _duplicates(records)]
 
 
 def _validate(records: object, where: str, label: Labeller) -> list[str]:
@@ -257,6 +267,17 @@ def validate_records(records: object, where: str = "file") -> list[str]:
     "(perfdata contract)" in its message. ``where`` names the file in messages.
     """
     return _validate(records, where, lambda index: f"{where} record {index}")
+
+
+def validate_records_by_index(records: list) -> list[tuple[int, str]]:
+    """``validate_records``' findings in a list, each as (record index, problem).
+
+    The same rules and messages, for a report that names each record its own
+    way (with its month and data type); another record is named "record N".
+    """
+    problems = [(i, problem) for i, record in enumerate(records) for problem in _record_problems(record)]
+    label: Labeller = lambda index: f"record {index}"  # noqa: E731
+    return problems + [(i, _duplicate_problem(records, i, first, label)) for i, first in _duplicates(records)]
 
 
 # --- OPG's import ------------------------------------------------------------------
@@ -359,6 +380,22 @@ def _shape_problems(record: dict) -> list[str]:
     return problems
 
 
+def _month_start_problem(timestamp: str) -> str | None:
+    """Why a ``_timestamp`` string does not label a month as the contract writes it, or None."""
+    if _MONTH_START.fullmatch(timestamp) and _timestamp_problem(timestamp) is None:
+        return None
+    return f'"_timestamp" {_show(timestamp)} is not the first day of a month at T00:00:00+00:00 {CONTRACT}'
+
+
+def _data_type_problem(data_type: str) -> str | None:
+    if data_type in CONTRACT_DATA_TYPES:
+        return None
+    return (
+        f'"dataType" {_show(data_type)} is not a data type '
+        f"of the contract ({', '.join(CONTRACT_DATA_TYPES)}) {CONTRACT}"
+    )
+
+
 def _timestamp_problems(records: list[dict], label: Labeller) -> list[str]:
     """One month per file: every record's ``_timestamp`` is the first record's, a month's first day at midnight."""
     stamped = [(i, r["_timestamp"]) for i, r in records if isinstance(r.get("_timestamp"), str)]
@@ -366,11 +403,8 @@ def _timestamp_problems(records: list[dict], label: Labeller) -> list[str]:
         return []
     first_index, month = stamped[0]
     problems = []
-    if not _MONTH_START.fullmatch(month) or _timestamp_problem(month) is not None:
-        problems.append(
-            f'{label(first_index)}: "_timestamp" {_show(month)} is not the first day '
-            f"of a month at T00:00:00+00:00 {CONTRACT}"
-        )
+    if (problem := _month_start_problem(month)) is not None:
+        problems.append(f"{label(first_index)}: {problem}")
     problems += [
         f'{label(i)}: "_timestamp" {_show(t)} differs from {label(first_index)}\'s '
         f"{_show(month)}; a file holds one month {CONTRACT}"
@@ -388,11 +422,8 @@ def _order_problems(records: list[dict], label: Labeller) -> list[str]:
         data_type = record.get("dataType")
         if not isinstance(data_type, str):
             continue
-        if data_type not in CONTRACT_DATA_TYPES:
-            problems.append(
-                f'{label(index)}: "dataType" {_show(data_type)} is not a data type '
-                f"of the contract ({', '.join(CONTRACT_DATA_TYPES)}) {CONTRACT}"
-            )
+        if (problem := _data_type_problem(data_type)) is not None:
+            problems.append(f"{label(index)}: {problem}")
             continue
         position = CONTRACT_DATA_TYPES.index(data_type)
         if latest is not None and position < latest[0]:
@@ -515,6 +546,31 @@ def _contract_problems(records: list, where: str) -> list[str]:
     return problems + _satisfaction_problems(objects, label, where)
 
 
+def record_contract_problems(record: object) -> list[str]:
+    """perfdata's contract on one record, wherever it is: the rules a record of any month must keep.
+
+    Service, channel and period, only the six keys, ``_timestamp`` a month's
+    first day at ``T00:00:00+00:00``, a data type of the contract, and its
+    figure's form and range (level counts non-negative integers, percentages
+    within range to 2 places). Not the rules of one monthly file as a whole
+    (one month, the contract's order, all seven user-satisfaction figures or
+    none): a ``data.json`` holds many months, and OPG's hand-made months hold
+    three figures each, in their own order. Messages carry no record label.
+    """
+    if not isinstance(record, dict):
+        return []  # OPG's rule already reports it
+    problems = _shape_problems(record)
+    timestamp, data_type = record.get("_timestamp"), record.get("dataType")
+    if isinstance(timestamp, str) and (problem := _month_start_problem(timestamp)) is not None:
+        problems.append(problem)
+    if isinstance(data_type, str):
+        if (problem := _data_type_problem(data_type)) is not None:
+            problems.append(problem)
+        elif (problem := _value_problem(data_type, record.get("count"))) is not None:
+            problems.append(problem)
+    return problems
+
+
 def _merged_problems(existing: list, month: list) -> list[str]:
     """OPG's rules on data.json with the file appended, each record named by the file it came from.
 
@@ -572,5 +628,7 @@ __all__ = [
     "merge_like_opg_import",
     "missing_page_columns",
     "page_rows",
+    "record_contract_problems",
     "validate_records",
+    "validate_records_by_index",
 ]

@@ -5,6 +5,7 @@ OPG's monthly import appends a month's file to the service's data.json with
 type: every demo month must pass and show all eight of the page's figures.
 """
 
+import datetime as dt
 import json
 import os
 import re
@@ -71,3 +72,27 @@ def test_the_demo_publishes_every_figure_of_opgs_page_and_its_files_pass_opgs_im
         assert set(PAGE_COLUMNS) <= set(rows[stamp]), stamp
     demo_records = [r for r in merged if not r["_timestamp"].startswith("2019")]
     assert not any(missing_page_columns(demo_records).values())
+
+    # OPG's data.json as if kept by hand (devtools/opg_history.py): reconcile finds its slips and fixes them.
+    hand_kept = tmp_path / "home" / "opg-data.json"
+    assert f"perfdata opg reconcile {hand_kept}" in out
+    reconcile = [str(BIN / "perfdata"), "opg", "reconcile"]
+    found = subprocess.run([*reconcile, str(hand_kept)], env=env, cwd=tmp_path, capture_output=True, text=True,
+                           timeout=120)
+    assert found.returncode == 1, found.stdout + found.stderr
+    findings = [line for line in found.stdout.splitlines() if line.startswith("- record ")]
+    assert sum('"count" is a string, not a number' in f for f in findings) == MONTHS  # digital take-up as text
+    assert sum(" disagrees with perfdata's " in f for f in findings) == 1  # the swapped digits
+    assert sum(" same \"_timestamp\" " in f for f in findings) == 1  # pasted twice
+    assert len(findings) == MONTHS + 2
+    first = dt.date.fromisoformat(demo_months[0][:10])
+    earlier = (first - dt.timedelta(days=1)).replace(day=1)
+    assert f"- months only in opg-data.json: {earlier:%Y-%m}" in found.stdout.splitlines()  # before perfdata's first
+    assert "- months only in perfdata's publication: none" in found.stdout.splitlines()
+    corrected = tmp_path / "corrected.json"
+    subprocess.run([*reconcile, str(hand_kept), "--write", str(corrected), "--prefer-perfdata"], env=env,
+                   cwd=tmp_path, capture_output=True, timeout=120)
+    assert validate_records(json.loads(corrected.read_bytes())) == []
+    again = subprocess.run([*reconcile, str(corrected)], env=env, cwd=tmp_path, capture_output=True, text=True,
+                           timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
