@@ -194,15 +194,13 @@ def opg_reconcile(data_json: str, write_to: str | None, prefer_perfdata: bool) -
     """
     from pathlib import Path
 
-    from perfdata_assets.db.engines import databases_for
-    from perfdata_assets.db.migrate import require_current_schema
+    from perfdata_assets.db.preflight import check_before_work
     from perfdata_assets.publishing.atomic import ExportError, write_files
     from perfdata_assets.publishing.reconcile import BadInput, read_records, reconcile, render
     from perfdata_assets.publishing.resource import PerformanceData
 
     if prefer_perfdata and write_to is None:
         fail("--prefer-perfdata changes only the file --write FILE writes: give --write too")
-    urls = database_urls()
     target = Path(write_to) if write_to is not None else None
     if target is not None and (target.is_dir() or not target.parent.is_dir()):
         fail(f"--write {write_to}: " + ("is a directory" if target.is_dir() else "its directory does not exist"))
@@ -213,7 +211,7 @@ def opg_reconcile(data_json: str, write_to: str | None, prefer_perfdata: bool) -
         fail(f"cannot read {data_json}: {exc.strerror or type(exc).__name__}")
     except BadInput as exc:
         fail(f"{data_json}: {exc}")
-    require_current_schema(databases_for(urls).perfdata)
+    urls = check_before_work(source=False)
     reader = PerformanceData(perfdata_database_url=urls.perfdata, lpa_database_url=urls.lpa)
     months = reader.published_months()
     values = reader.history(None, months[0], months[-1]) if months else []
