@@ -133,4 +133,8 @@ def open_data_router(performance: PerformanceData) -> APIRouter:
         return _answer(found[open_data.METADATA_FILE_NAME], open_data.METADATA_MEDIA_TYPE, modified, if_none_match,
                        if_modified_since, {})
 
+    # HEAD as well, outside the document: a CSVW processor finds the metadata from the CSV's Link header
+    # by a HEAD request (CSVW "Locating Metadata", 5.2), and a harvester checks for changes the same way.
+    router.add_api_route(CSV_PATH, kpis_csv, methods=["HEAD"], include_in_schema=False)
+    router.add_api_route(METADATA_PATH, kpis_csv_metadata, methods=["HEAD"], include_in_schema=False)
     return router
