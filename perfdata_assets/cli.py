@@ -223,6 +223,26 @@ def opg_reconcile(data_json: str, write_to: str | None, prefer_perfdata: bool) -
             fail(str(exc))
     click.echo(render(result, Path(data_json).name, written=write_to), nl=False)
     sys.exit(0 if result.ok else 1)
+@main.group("open-data")
+def open_data_group() -> None:
+    """The open data for data.gov.uk (kpis.md section 7)."""
+
+
+@open_data_group.command("dataset")
+@click.option("--base-url", required=True, metavar="URL",
+              help="where `perfdata serve` is reached, e.g. https://perfdata.example.gov.uk (the files are under /open-data/)")
+def open_data_dataset(base_url: str) -> None:
+    """Print the data.gov.uk (CKAN) dataset record of the open data, as JSON, made from its CSVW metadata.
+
+    OPG registers it once; the record names the two files served under BASE_URL/open-data/.
+    """
+    from perfdata_assets.publishing import open_data
+
+    try:
+        record = open_data.dataset_record(open_data.metadata(modified=None), base_url)
+    except ValueError as exc:
+        fail(str(exc))
+    click.echo(json.dumps(record, indent=2, ensure_ascii=False))
 
 
 main.add_command(sirius_stub)

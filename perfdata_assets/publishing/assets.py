@@ -13,7 +13,7 @@ from perfdata_assets.db.locks import lock_table_for_replace
 from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.db.types import UTCDateTime
 from perfdata_assets.kpis.sql import with_months
-from perfdata_assets.publishing import exports, published, sql
+from perfdata_assets.publishing import exports, open_data, published, sql
 from perfdata_assets.publishing.atomic import ExportError
 from perfdata_assets.publishing.published import (
     DATA_TYPES,
@@ -193,8 +193,9 @@ def revision_record(r: Restatement) -> dict:
     description=(
         "The export files in PERFDATA_EXPORT_DIR: one OPG performance-data JSON file per month "
         "(make_a_lasting_power_of_attorney_YY_MM.json, the name OPG's monthly import looks for) and "
-        "the GOV.UK transactions-by-channel CSV of every month with digital take-up published, each "
-        "replaced atomically. The API serves the same bytes."
+        "the GOV.UK transactions-by-channel CSV of every month with digital take-up published, and the "
+        "open data for data.gov.uk (make-a-lasting-power-of-attorney-kpis.csv, every published row, with "
+        "its CSVW metadata), all replaced atomically together. The API serves the same bytes."
     ),
 )
 def performance_data_exports(
@@ -204,6 +205,7 @@ def performance_data_exports(
     with database.connect().perfdata.connect() as conn:
         by_month = published.by_month(published.values_between(conn, months[0], months[-1]))
         totals = published.channel_totals(conn)
+        open_rows = published.open_data_rows(conn)
     # A month with nothing published yet has no file (OPG's import would find
     # nothing to add); the month's own KPIs say what they wait for.
     unpublished = [m for m in months if m not in by_month]
@@ -211,6 +213,9 @@ def performance_data_exports(
         context.log.warning(f"performance_data_exports: nothing published for {_month_label(month)} yet: no file")
     files = {exports.performance_data_file_name(m): exports.performance_data_json(by_month[m]) for m in by_month}
     files[exports.TRANSACTIONS_FILE_NAME] = exports.transactions_by_channel_csv(totals)
+    # The open data (kpis.md section 7) holds every published row, so it is rewritten whichever months
+    # this run covers; with the others, so a reader never sees it disagree with OPG's files.
+    files.update(open_data.files(open_rows))
     try:
         paths = dict(zip(files, export_directory.write(files)))
     except (ConfigError, ExportError) as exc:
@@ -232,9 +237,11 @@ def performance_data_exports(
         )
     return dg.MaterializeResult(
         metadata={
-            "files_written": len(files) - 1,
+            "files_written": len(by_month),
             "months_without_file": ", ".join(_month_label(m) for m in unpublished) or "none",
             "transactions_by_channel": dg.MetadataValue.path(str(paths[exports.TRANSACTIONS_FILE_NAME])),
             "transactions_months": len({t.month for t in totals}),
+            "open_data": dg.MetadataValue.path(str(paths[open_data.CSV_FILE_NAME])),
+            "open_data_rows": len(open_rows),
         }
     )

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from perfdata_assets.calendar import LONDON
 from perfdata_assets.db.types import UTCDateTime
 from perfdata_assets.publishing import sql
 
@@ -174,3 +175,67 @@ def channel_totals(conn: sa.Connection, month: dt.date | None = None) -> list[Ch
         query = query.bindparams(sa.bindparam("month", type_=sa.Date))
     rows = conn.execute(query, {} if month is None else {"month": month})
     return [ChannelTotal(row.month, row.channel, int(row.total)) for row in rows]
+
+
+# --- The open data (kpis.md section 7) -------------------------------------------------
+
+# Every measure of the open-data file, in its order (section 5's table, then section 6's),
+# with its unit. Cost per transaction (section 6, period "year") is listed whether or not
+# any is published yet: its rows take their place and unit as soon as they exist.
+YEARLY_GBP_DATA_TYPES = ("cost-per-transaction", "digital-cost-per-transaction")
+OPEN_DATA_UNITS = {
+    **{t: "count" if t in COUNT_DATA_TYPES else "percent" for t in DATA_TYPES},
+    **{t: "GBP" for t in YEARLY_GBP_DATA_TYPES},
+}
+OPEN_DATA_MEASURES = tuple(OPEN_DATA_UNITS)
+_PENNY = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class OpenDataRow:
+    """One line of the open-data CSV: a published row, its unit, and when it was last restated."""
+
+    period_start: dt.date
+    period: str
+    measure: str
+    value: Decimal | None
+    numerator: int | Decimal | None  # pounds, to the penny, for a GBP measure
+    denominator: int | None
+    unit: str
+    published_at: dt.datetime  # time-zone aware, UTC
+    last_revised: dt.date | None  # the London date of the latest restatement; None if never restated
+
+
+def _case(mapping: dict[str, object]) -> str:
+    # Literals from the module's own tables, never from input.
+    whens = " ".join(f"WHEN '{key}' THEN {value!r}" for key, value in mapping.items())
+    return f"CASE p.data_type {whens} END"
+
+
+def _numerator(raw: object, unit: str) -> int | Decimal | None:
+    # An amount in pounds keeps its pence; a count is a whole number, however the column hands it back.
+    if raw is None:
+        return None
+    return Decimal(str(raw)).quantize(_PENNY) if unit == "GBP" else int(raw)
+
+
+def open_data_rows(conn: sa.Connection) -> list[OpenDataRow]:
+    """Every published row, ordered by period_start, period, then OPEN_DATA_MEASURES."""
+    query = (
+        sa.text(sql.OPEN_DATA_ROWS.format(
+            unit=_case(OPEN_DATA_UNITS), order=_case({t: i for i, t in enumerate(OPEN_DATA_MEASURES)})))
+        .bindparams(sa.bindparam("data_types", expanding=True))
+        .columns(period_start=sa.Date, value=sa.Numeric(8, 2), published_at=UTCDateTime,
+                 last_restated_at=UTCDateTime)
+    )
+    rows = conn.execute(query, {"service": SERVICE, "data_types": list(OPEN_DATA_MEASURES)}).mappings()
+    return [
+        OpenDataRow(
+            period_start=r["period_start"], period=r["period"], measure=r["data_type"], value=r["value"],
+            numerator=_numerator(r["numerator"], r["unit"]), denominator=r["denominator"], unit=r["unit"],
+            published_at=r["published_at"].astimezone(dt.timezone.utc),
+            # A date is a London calendar day (kpis.md, "Time").
+            last_revised=None if r["last_restated_at"] is None else r["last_restated_at"].astimezone(LONDON).date(),
+        )
+        for r in rows
+    ]

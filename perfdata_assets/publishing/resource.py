@@ -118,6 +118,11 @@ class PerformanceData(dg.ConfigurableResource):
         with self._engine().connect() as conn:
             return published.channel_totals(conn, month)
 
+    def open_data_rows(self) -> list[published.OpenDataRow]:
+        """Every published row as a line of the open-data CSV (kpis.md section 7), in its order."""
+        with self._engine().connect() as conn:
+            return published.open_data_rows(conn)
+
     def ping(self) -> None:
         """Raise if the perfdata database cannot answer ``SELECT 1``."""
         with self._engine().connect() as conn:

@@ -135,3 +135,20 @@ SELECT month, channel, total
  {where}
  ORDER BY month, channel
 """
+
+# The open-data file (kpis.md section 7): every published row, with the time of its
+# latest restatement, in the file's order. ``{unit}`` and ``{order}`` are the CASE
+# expressions of ``published.OPEN_DATA_UNITS`` (one table of measures, so the file's
+# units and order come from the database with the rows).
+OPEN_DATA_ROWS = """
+SELECT p.period_start, p.period, p.data_type, p.value, p.numerator, p.denominator, p.published_at,
+       {unit} AS unit, r.last_restated_at
+  FROM perfdata.published_kpis p
+  LEFT JOIN (SELECT period_start, period, service, data_type, max(restated_at) AS last_restated_at
+               FROM perfdata.published_kpis_restatements
+              GROUP BY period_start, period, service, data_type) r
+    ON r.period_start = p.period_start AND r.period = p.period
+   AND r.service = p.service AND r.data_type = p.data_type
+ WHERE p.service = :service AND p.data_type IN :data_types
+ ORDER BY p.period_start, p.period, {order}
+"""

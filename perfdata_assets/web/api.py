@@ -6,6 +6,9 @@ All routes are under ``/v1/``; the OpenAPI document is at ``/v1/openapi.json``
 
 - ``GET /v1/healthcheck`` and ``POST /v1/feedback`` are open: the feedback form
   is public, and a load balancer must be able to check health.
+- ``GET /open-data/make-a-lasting-power-of-attorney-kpis.csv`` and its CSVW
+  metadata (``….csv-metadata.json``) are open: published figures, listed on
+  data.gov.uk (kpis.md section 7).
 - Everything else needs ``Authorization: Bearer <PERFDATA_API_TOKEN>``. With no
   token configured those routes answer 503: the API is never open by default.
 """
@@ -31,6 +34,7 @@ from perfdata_assets.web.errors import ApiError, documented
 from perfdata_assets.web.exports import exports_router
 from perfdata_assets.web.feedback_route import MAX_FEEDBACK_BYTES, feedback_router
 from perfdata_assets.web.kpis import health_router, kpis_router, utc_now
+from perfdata_assets.web.open_data import open_data_router
 from perfdata_assets.web.ratelimit import RateLimit, RateLimiter
 
 API_VERSION = "1.0.0"
@@ -90,6 +94,8 @@ def create_app(
     # Open: the healthcheck (for a load balancer) and the feedback form (public, as the service's).
     app.include_router(health_router(performance, tuple(expected_datasets), clock), prefix="/v1")
     app.include_router(feedback_router(store, limiter, max_feedback_bytes), prefix="/v1")
+    # Open too: the open data for data.gov.uk (published figures), at /open-data/.
+    app.include_router(open_data_router(performance))
     # Behind the bearer token: the published figures and the export files.
     protected = {"prefix": "/v1", "dependencies": [Depends(require_token)], "responses": documented(401, 503)}
     app.include_router(kpis_router(performance), **protected)

@@ -23,7 +23,8 @@ from perfdata_assets_tests.publishing.fixtures import MONTHS, expected_values, s
 from perfdata_assets_tests.support import materialize
 
 EXPECTED = Path(__file__).parent / "expected"
-EXPECTED_FILES = ["make_a_lasting_power_of_attorney_24_01.json", "make_a_lasting_power_of_attorney_24_02.json",
+EXPECTED_FILES = ["make-a-lasting-power-of-attorney-kpis.csv", "make-a-lasting-power-of-attorney-kpis.csv-metadata.json",
+                  "make_a_lasting_power_of_attorney_24_01.json", "make_a_lasting_power_of_attorney_24_02.json",
                   "make_a_lasting_power_of_attorney_24_03.json", "transactions-by-channel.csv"]
 # Monthly totals of fixtures.CHANNEL_COUNTS (published months only).
 CHANNEL_TOTALS = [
@@ -96,8 +97,9 @@ def test_a_month_with_nothing_published_has_no_file_and_the_others_are_written(b
     result = materialize([performance_data_exports], backend, "2024-03-01", "2024-04-01",
                          resources={"export_directory": ExportDirectory(path=str(out))})
     assert result.success
-    assert sorted(p.name for p in out.iterdir()) == ["make_a_lasting_power_of_attorney_24_03.json",
-                                                      "transactions-by-channel.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "make-a-lasting-power-of-attorney-kpis.csv", "make-a-lasting-power-of-attorney-kpis.csv-metadata.json",
+        "make_a_lasting_power_of_attorney_24_03.json", "transactions-by-channel.csv"]
     april = [m.materialization.metadata for m in result.get_asset_materialization_events()
              if m.materialization.partition == "2024-04-01"][0]
     assert april["records"].value == 0 and april["file"].value == "none: nothing published yet"

@@ -106,7 +106,9 @@ def test_planted_personal_data_is_found_nowhere(postgres_url, tmp_path):
     headers = {"Authorization": "Bearer t0ken"}
     for url in ("/v1/kpis/latest", "/v1/kpis?from=2024-01&to=2024-01", "/v1/kpis/latest?format=csv",
                 "/v1/exports/performance-data/2024-01.json", "/v1/exports/transactions-by-channel.csv",
-                "/", "/performance/exports/performance-data/2024-01.json"):
+                "/", "/performance/exports/performance-data/2024-01.json",
+                "/open-data/make-a-lasting-power-of-attorney-kpis.csv",
+                "/open-data/make-a-lasting-power-of-attorney-kpis.csv-metadata.json"):
         response = client.get(url, headers=headers)
         assert response.status_code == 200, url
         assert found_in(response.content) == [], url

@@ -351,6 +351,8 @@ def test_the_committed_openapi_document_is_what_the_app_serves(backend):
         assert docs.status_code == 200 and "/v1/openapi.json" in docs.text
     document = json.loads(committed)
     assert sorted(document["paths"]) == [
+        "/open-data/make-a-lasting-power-of-attorney-kpis.csv",
+        "/open-data/make-a-lasting-power-of-attorney-kpis.csv-metadata.json",
         "/v1/exports/performance-data/{month}.json", "/v1/exports/transactions-by-channel.csv", "/v1/feedback",
         "/v1/healthcheck", "/v1/kpis", "/v1/kpis/latest", "/v1/kpis/revisions",
     ]
