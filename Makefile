@@ -6,6 +6,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+# make ui PORT=3001 HOST=0.0.0.0: where the Dagster UI listens
+PORT ?= 3000
+HOST ?= 127.0.0.1
 
 .PHONY: install demo test test-fast soak bench ui up image image-test screenshots openapi lock clean
 
@@ -38,9 +41,9 @@ soak: install
 bench: install
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,k8s,bench]" && $(BIN)/python -m bench
 
-## make ui: the Dagster UI on the demo's instance and database (http://127.0.0.1:3000)
+## make ui [PORT=3000] [HOST=127.0.0.1]: the Dagster UI on the demo's instance and database (http://HOST:PORT)
 ui: install
-	DAGSTER_HOME=$(CURDIR)/.perfdata/dagster_home $(BIN)/dagster dev -m perfdata_assets.definitions
+	DAGSTER_HOME=$(CURDIR)/.perfdata/dagster_home $(BIN)/dagster dev -m perfdata_assets.definitions -h '$(HOST)' -p '$(PORT)'
 
 ## make up: Dagster webserver + daemon on this machine, on the production instance config (PostgreSQL; docs/deployment.md)
 up: install
