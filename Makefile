@@ -43,6 +43,8 @@ bench: install
 
 ## make ui [PORT=3000] [HOST=127.0.0.1]: the Dagster UI on the demo's instance and database (http://HOST:PORT)
 ui: install
+	@# The instance perfdata's CLI writes (perfdata_assets/instance.py), also before the first `make demo`.
+	env -u DAGSTER_HOME PERFDATA_HOME=$(CURDIR)/.perfdata $(BIN)/python -c 'from perfdata_assets.instance import ensure_dagster_home; ensure_dagster_home()'
 	DAGSTER_HOME=$(CURDIR)/.perfdata/dagster_home $(BIN)/dagster dev -m perfdata_assets.definitions -h '$(HOST)' -p '$(PORT)'
 
 ## make up: Dagster webserver + daemon on this machine, on the production instance config (PostgreSQL; docs/deployment.md)
