@@ -9,6 +9,9 @@ INSTALLED := $(VENV)/.installed
 LINT_VENV ?= .venv-lint
 LINT_INSTALLED := $(LINT_VENV)/.installed
 PYTEST_ARGS ?=
+# make ui PORT=3001 HOST=0.0.0.0: where the Dagster UI listens
+PORT ?= 3000
+HOST ?= 127.0.0.1
 
 .PHONY: install demo test test-fast soak bench ui up image image-test screenshots openapi lock lock-lint clean
 
@@ -48,9 +51,11 @@ soak: install
 bench: install
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,k8s,ecs,bench]" && $(BIN)/python -m bench
 
-## make ui: the Dagster UI on the demo's instance and database (http://127.0.0.1:3000)
+## make ui [PORT=3000] [HOST=127.0.0.1]: the Dagster UI on the demo's instance and database (http://HOST:PORT)
 ui: install
-	DAGSTER_HOME=$(CURDIR)/.perfdata/dagster_home $(BIN)/dagster dev -m perfdata_assets.definitions
+	@# The instance perfdata's CLI writes (perfdata_assets/instance.py), also before the first `make demo`.
+	env -u DAGSTER_HOME PERFDATA_HOME=$(CURDIR)/.perfdata $(BIN)/python -c 'from perfdata_assets.instance import ensure_dagster_home; ensure_dagster_home()'
+	DAGSTER_HOME=$(CURDIR)/.perfdata/dagster_home $(BIN)/dagster dev -m perfdata_assets.definitions -h '$(HOST)' -p '$(PORT)'
 
 ## make up: Dagster webserver + daemon on this machine, on the production instance config (PostgreSQL; docs/deployment.md)
 up: install

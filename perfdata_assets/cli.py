@@ -165,14 +165,26 @@ def _json_default(value: object) -> object:
 @main.command()
 @click.option("--months", default=12, show_default=True, help="complete months of history to generate and publish")
 @click.option("--seed", "seed_value", default=2024, show_default=True, help="random seed for the synthetic data")
-def demo(months: int, seed_value: int) -> None:
-    """Generate a synthetic LPA database in the embedded SQLite default, backfill it, print the KPIs."""
-    from perfdata_assets.devtools.demo import run_demo
+@click.option("--database-url", default=None, metavar="URL",
+              help="seed this PostgreSQL database instead (empty, or made by an earlier demo; "
+                   "LPA_DATABASE_URL and PERFDATA_DATABASE_URL are then ignored)")
+def demo(months: int, seed_value: int, database_url: str | None) -> None:
+    """Generate a synthetic LPA database in the embedded SQLite default, backfill it, print the KPIs.
 
-    if os.environ.get("LPA_DATABASE_URL") or os.environ.get("PERFDATA_DATABASE_URL"):
+    With --database-url the synthetic tables and the perfdata schema go in that PostgreSQL
+    database. It must not hold the service's tables (applications, feedback) or a perfdata
+    schema that an earlier demo did not make: those are refused, never replaced.
+    """
+    from perfdata_assets.devtools.demo import run_demo
+    from perfdata_assets.devtools.demo_database import demo_database_url
+
+    if database_url is not None:
+        database_url = demo_database_url(database_url)
+    elif os.environ.get("LPA_DATABASE_URL") or os.environ.get("PERFDATA_DATABASE_URL"):
         fail("perfdata demo writes only the embedded SQLite default under "
-             f"{perfdata_home()}/: unset LPA_DATABASE_URL and PERFDATA_DATABASE_URL")
-    run_demo(months, seed_value, echo=click.echo)
+             f"{perfdata_home()}/: unset LPA_DATABASE_URL and PERFDATA_DATABASE_URL, "
+             "or name an empty PostgreSQL database to seed with --database-url")
+    run_demo(months, seed_value, echo=click.echo, database_url=database_url)
 
 
 @main.group()

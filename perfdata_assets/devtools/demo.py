@@ -3,19 +3,27 @@
 The sources run as in production, only pointed at stand-ins on 127.0.0.1: the
 Sirius stub (signatures checked), CloudWatch and S3 from moto's server. So the
 demo materialises every asset, delivery to "OPG's bucket" included.
+
+With ``--database-url`` the synthetic LPA tables and the perfdata schema go in a
+PostgreSQL database instead of the embedded SQLite files (demo_database.py says
+which databases it may use); the Dagster instance is the same local one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import sys
+from collections.abc import Iterator
 
 from sqlalchemy.engine import make_url
 
 from perfdata_assets.calendar import LONDON
-from perfdata_assets.config import default_sqlite_urls, perfdata_home
+from perfdata_assets.config import DatabaseUrls, default_sqlite_urls, perfdata_home
 from perfdata_assets.db.engines import databases, databases_for, lpa_write_engine, sqlite_perfdata_file
 from perfdata_assets.db.migrate import upgrade
+from perfdata_assets.devtools.demo_database import claim_demo_database, describe
 from perfdata_assets.devtools.lpa_seed import seed
 
 # Demo credentials for the stub's signature check: not secrets, never used against AWS.
@@ -43,7 +51,9 @@ def reset_demo_files() -> None:
 DEMO_HEALTH_CHECK_ID = "0d5e1a2b-7c3d-4e5f-8a9b-0c1d2e3f4a5b"
 
 
-def run_demo(months: int, seed_value: int, echo=print) -> None:
+def run_demo(months: int, seed_value: int, echo=print, database_url: str | None = None) -> None:
+    """The demo on the embedded SQLite files, or on the PostgreSQL database ``database_url``
+    (normalised by ``demo_database_url``), which the run's code location then reads."""
     import importlib.util
 
     if importlib.util.find_spec("moto") is None:
@@ -57,9 +67,15 @@ def run_demo(months: int, seed_value: int, echo=print) -> None:
 
     today = dt.datetime.now(LONDON).date()
     first, last = demo_window(months, today)
-    reset_demo_files()
-    urls = default_sqlite_urls()
-    echo(f"seeding a synthetic LPA database ({first} .. {last}) into {make_url(urls.lpa).database}")
+    if database_url is None:
+        reset_demo_files()
+        urls = default_sqlite_urls()
+        where = make_url(urls.lpa).database
+    else:
+        claim_demo_database(database_url)
+        urls = DatabaseUrls(lpa=database_url, perfdata=database_url)
+        where = describe(database_url)
+    echo(f"seeding a synthetic LPA database ({first} .. {last}) into {where}")
     summary = seed(lpa_write_engine(urls.lpa), first, last, seed_value)
     echo(f"  {summary.lpas} LPAs ({summary.deleted} deleted), {summary.feedback} feedback forms")
     before, after = upgrade(databases_for(urls).perfdata)
@@ -75,11 +91,13 @@ def run_demo(months: int, seed_value: int, echo=print) -> None:
         echo(f"Sirius stub listening on {stub.base_url} (signatures checked)")
         echo(f"CloudWatch (moto) on {cloudwatch.url}, S3 bucket {os.environ['PERFDATA_PUBLICATION_BUCKET']} "
              f"(moto) on {bucket_endpoint}")
-        from perfdata_assets.backfill import run_backfill
-        from perfdata_assets.kpis.report import latest_months, render_table
+        with _code_location_reads(database_url):
+            from perfdata_assets.backfill import run_backfill
 
-        run_backfill(first, last, echo=echo)
+            run_backfill(first, last, echo=echo)
         delivered = bucket_keys()
+    from perfdata_assets.kpis.report import latest_months, render_table
+
     rows = latest_months(urls, months)
     echo("")
     echo(f"Make a Lasting Power of Attorney: KPIs for {first:%B %Y} to {last:%B %Y} (demo data)")
@@ -91,7 +109,12 @@ def run_demo(months: int, seed_value: int, echo=print) -> None:
     hand_kept = write_hand_kept_data_json(urls)
     echo(f"OPG's data.json as if kept by hand until perfdata (synthetic): {hand_kept}; "
          f"try: perfdata opg reconcile {hand_kept}")
-    echo("See these runs in the Dagster UI: make ui   (then open http://127.0.0.1:3000)")
+    if database_url is None:
+        echo("See these runs in the Dagster UI: make ui   (then open http://127.0.0.1:3000)")
+    else:
+        # The code location reads whichever database LPA_DATABASE_URL names.
+        echo(f"The same figures: LPA_DATABASE_URL='{describe(database_url)}' perfdata kpis")
+        echo(f"These runs in the Dagster UI: LPA_DATABASE_URL='{describe(database_url)}' make ui")
 
 
 def write_hand_kept_data_json(urls) -> str:
@@ -105,3 +128,26 @@ def write_hand_kept_data_json(urls) -> str:
     path = perfdata_home() / "opg-data.json"
     path.write_bytes(hand_kept_data_json(values))
     return str(path)
+
+
+@contextlib.contextmanager
+def _code_location_reads(database_url: str | None) -> Iterator[None]:
+    """The code location takes its database from LPA_DATABASE_URL when its definitions load:
+    pointed at the demo's PostgreSQL database (both variables, whatever they held) while the
+    backfill runs. Without a URL, the embedded SQLite default (the CLI refused the variables)."""
+    if database_url is None:
+        yield
+        return
+    if "perfdata_assets.definitions" in sys.modules:
+        raise RuntimeError("the code location was loaded before the demo chose its database")
+    saved = {name: os.environ.get(name) for name in ("LPA_DATABASE_URL", "PERFDATA_DATABASE_URL")}
+    os.environ["LPA_DATABASE_URL"] = database_url
+    os.environ.pop("PERFDATA_DATABASE_URL", None)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
