@@ -121,12 +121,19 @@ def rebuild() -> None:
 @click.option("--months", default=12, show_default=True, help="how many of the latest months")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV instead of a table")
-def kpis(months: int, as_json: bool, as_csv: bool) -> None:
-    """The latest published figures, month by month."""
-    from perfdata_assets.kpis.report import latest_months, render_table
+@click.option("--quarters", "quarters", type=int, default=None,
+              help="cost per transaction instead: the latest N quarter ends, each over the twelve months to it")
+def kpis(months: int, as_json: bool, as_csv: bool, quarters: int | None) -> None:
+    """The latest published figures, month by month (or with --quarters, cost per transaction by quarter)."""
+    from perfdata_assets.kpis.report import latest_months, latest_quarters, render_table
 
     urls = database_urls()
-    rows = latest_months(urls, months)
+    if quarters is not None:
+        if quarters < 1:
+            fail("--quarters: give a number of quarters, 1 or more")
+        rows = latest_quarters(urls, quarters)
+    else:
+        rows = latest_months(urls, months)
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=_json_default))
     elif as_csv:
@@ -135,6 +142,8 @@ def kpis(months: int, as_json: bool, as_csv: bool) -> None:
         writer.writeheader()
         writer.writerows(rows)
         click.echo(out.getvalue(), nl=False)
+    elif quarters is not None:
+        click.echo(render_table(rows, empty="no quarter with twelve whole months of costs and counts yet"))
     else:
         click.echo(render_table(rows))
 
@@ -148,7 +157,8 @@ def _json_default(value: object) -> object:
 
 
 @main.command()
-@click.option("--months", default=12, show_default=True, help="complete months of history to generate and publish")
+@click.option("--months", default=14, show_default=True,
+              help="complete months of history to generate and publish (14 always hold a quarter's twelve months)")
 @click.option("--seed", "seed_value", default=2024, show_default=True, help="random seed for the synthetic data")
 def demo(months: int, seed_value: int) -> None:
     """Generate a synthetic LPA database in the embedded SQLite default, backfill it, print the KPIs."""
