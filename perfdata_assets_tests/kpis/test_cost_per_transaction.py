@@ -232,3 +232,28 @@ def test_the_quarters_a_month_recomputes():
                                                         dt.date(2025, 9, 1), dt.date(2025, 12, 1)]
     assert quarter_ends_for([dt.date(2025, 2, 1)])[-1] == dt.date(2024, 12, 1)
     assert next_month(DECEMBER) == dt.date(2026, 1, 1)
+
+
+def test_perfdata_kpis_prints_the_quarters(year, backend, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from perfdata_assets.cli import main
+
+    year.load_counts()
+    year.load_costs(finance_lines())
+    year.publish()
+    for name, value in backend.env().items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, ["kpis", "--quarters", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == [{
+        "quarter_end": "2025-12-01", "year_from": "2025-01-01", "total_cost_gbp": 19005.96, "transactions": 1050,
+        "cost_per_transaction_gbp": 18.1, "digital_cost_gbp": 14399.98, "digital_transactions": 630,
+        "digital_cost_per_transaction_gbp": 22.86}]
+    table = CliRunner().invoke(main, ["kpis", "--quarters", "4"]).output
+    assert table.splitlines()[2].split() == ["2025-12-01", "2025-01-01", "19005.96", "1050", "18.10", "14399.98", "630",
+                                             "22.86"]
+    refused = CliRunner().invoke(main, ["kpis", "--quarters", "0"])
+    assert refused.exit_code == 2 and "--quarters" in refused.output
