@@ -80,11 +80,14 @@ class StaleDataset(BaseModel):
     """A KPI, named by its headline data type, whose latest published month is older than it should be."""
 
     dataset: Literal[staleness.DATASETS]
-    latest_month: str | None = Field(description="the latest month published, YYYY-MM; null if never published",
+    latest_month: str | None = Field(description="the latest month published, YYYY-MM (for cost-per-transaction, the "
+                                     "last month of the latest year published: its quarter end); null if never published",
                                      json_schema_extra={"pattern": MONTH_PATTERN})
     expected_month: str = Field(
         description="the month that should be published by now, YYYY-MM: last month from 12:00 UTC on the 1st "
-        "(OPG's import), the month before until then", json_schema_extra={"pattern": MONTH_PATTERN})
+        "(OPG's import), the month before until then; for cost-per-transaction the quarter end whose year should "
+        "be published, due a month later (by 12:00 UTC on 1 May for the year to March)",
+        json_schema_extra={"pattern": MONTH_PATTERN})
     due: dt.datetime = Field(
         description="since when it is late: the deadline (12:00 UTC on the 1st) of the first month missing")
 

@@ -94,7 +94,8 @@ class ServiceCostsSource(dg.ConfigurableResource):
 
     def fetch(self, months: list[dt.date]) -> FetchedCosts:
         accounts, rates, settings = self.settings()
-        finance = [line for line in read_finance_csv(self.csv_path) if line.month in set(months)]
+        wanted = set(months)
+        finance = [line for line in read_finance_csv(self.csv_path) if line.month in wanted]
         fetched = FetchedCosts(lines=list(finance), aws=bool(accounts))
         with_finance = {line.month for line in finance}
         aws = fetch_aws_months(accounts, months, settings) if accounts else {}
