@@ -76,6 +76,21 @@ def selected_keys(defs: dg.Definitions, select: list[str] | None, echo=print) ->
     return {known[name] for name in wanted}
 
 
+def check_settings(defs: dg.Definitions, wanted: set[dg.AssetKey]) -> None:
+    """A wrong cost setting (an account id, a rates file) stops the backfill before any run starts,
+    with the line the asset would fail with: the daily run would otherwise go ahead first."""
+    from perfdata_assets.sources.costs.assets import ServiceCostsSource
+    from perfdata_assets.sources.costs.figures import CostError
+
+    source = (defs.resources or {}).get("service_costs_source")
+    if dg.AssetKey("service_costs") not in wanted or not isinstance(source, ServiceCostsSource):
+        return
+    try:
+        source.process_config_and_initialize().settings()
+    except CostError as exc:
+        raise BackfillError(str(exc)) from None
+
+
 def backfill(
     defs: dg.Definitions,
     start: dt.date,
@@ -86,6 +101,7 @@ def backfill(
 ) -> list[BackfillRun]:
     window, months = plan(start, end)
     wanted = selected_keys(defs, select, echo)
+    check_settings(defs, wanted)
     all_assets = list(defs.assets or []) + list(defs.asset_checks or [])
     resources = defs.resources
     runs: list[BackfillRun] = []
