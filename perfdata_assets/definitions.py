@@ -6,7 +6,7 @@ from perfdata_assets.db.resource import database_resource_from_env
 from perfdata_assets.freshness import perfdata_overdue_webhook, with_freshness
 from perfdata_assets.kpis.assets import completion_rate, digital_take_up, service_uptime, user_satisfaction
 from perfdata_assets.kpis.checks import kpi_checks
-from perfdata_assets.kpis.cost_per_transaction import cost_per_transaction
+from perfdata_assets.kpis.cost_per_transaction import cost_per_transaction, cost_per_transaction_checks
 from perfdata_assets.publishing.assets import performance_data_exports, published_kpis
 from perfdata_assets.publishing.checks import publication_checks
 from perfdata_assets.publishing.delivery import opg_publication_delivery, publication_bucket_from_env
@@ -36,7 +36,7 @@ defs = dg.Definitions(
         performance_data_exports,
         opg_publication_delivery,
     ]),
-    asset_checks=[*kpi_checks, *uptime_checks, *publication_checks],
+    asset_checks=[*kpi_checks, *cost_per_transaction_checks, *uptime_checks, *publication_checks],
     jobs=jobs,
     schedules=schedules,
     sensors=[published_kpis_webhook, perfdata_run_failure_webhook, perfdata_overdue_webhook],

@@ -169,3 +169,41 @@ def cost_per_transaction(context: dg.AssetExecutionContext, database: PerfdataDa
             "preview": dg.MetadataValue.md(markdown_table(rows)),
         }
     )
+
+
+ALL_QUARTERS = sa.text(
+    f"SELECT window_end, total_cost_gbp, digital_cost_gbp, transactions, digital_transactions FROM perfdata.{NAME} "
+    "ORDER BY window_end"
+).columns(window_end=sa.Date, total_cost_gbp=GBP, digital_cost_gbp=GBP)
+
+
+@dg.asset_check(
+    asset=cost_per_transaction,
+    name="cost_per_transaction_complete_and_consistent",
+    blocking=True,
+    description=(
+        "Every quarter in perfdata.cost_per_transaction has its twelve months costed and every day's Sirius counts "
+        "loaded, and its figures hang together: LPAs made online no more than all LPAs, the digital cost no more "
+        "than the total cost. A failure stops the publication of the run."
+    ),
+)
+def cost_per_transaction_complete_and_consistent(database: PerfdataDatabase) -> dg.AssetCheckResult:
+    problems: list[str] = []
+    with database.connect().perfdata.connect() as conn:
+        rows = conn.execute(ALL_QUARTERS).all()
+        for row in rows:
+            lacking = waiting_for(conn, row.window_end)
+            if lacking:
+                problems.append(f"{row.window_end:%Y-%m}: written while {'; '.join(lacking)}")
+            if row.digital_transactions > row.transactions:
+                problems.append(f"{row.window_end:%Y-%m}: {row.digital_transactions} online of {row.transactions} LPAs")
+            if row.digital_cost_gbp is not None and row.digital_cost_gbp > row.total_cost_gbp:
+                problems.append(f"{row.window_end:%Y-%m}: digital cost {row.digital_cost_gbp} over the total "
+                                f"{row.total_cost_gbp}")
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={"quarters_checked": len(rows), "problems": "\n".join(problems[:20]) or "none"},
+    )
+
+
+cost_per_transaction_checks = [cost_per_transaction_complete_and_consistent]

@@ -257,3 +257,24 @@ def test_perfdata_kpis_prints_the_quarters(year, backend, monkeypatch):
                                              "22.86"]
     refused = CliRunner().invoke(main, ["kpis", "--quarters", "0"])
     assert refused.exit_code == 2 and "--quarters" in refused.output
+
+
+def test_the_check_passes_on_what_the_asset_wrote_and_fails_on_a_quarter_written_by_hand(year, backend):
+    from perfdata_assets.kpis.cost_per_transaction import cost_per_transaction_complete_and_consistent
+
+    year.load_counts()
+    year.load_costs(finance_lines())
+    result = materialize([cost_per_transaction, cost_per_transaction_complete_and_consistent], backend,
+                         "2025-12-01")
+    [check] = result.get_asset_check_evaluations()
+    assert check.passed and check.metadata["quarters_checked"].value == 1
+    with backend.dbs.perfdata.begin() as conn:
+        conn.execute(sa.text("INSERT INTO perfdata.cost_per_transaction VALUES "
+                             "('2025-09-01', '2024-10-01', 10.00, 20.00, 5, 6, 2.00, 3.33)"))
+    result = materialize([cost_per_transaction, cost_per_transaction_complete_and_consistent], backend,
+                         "2025-12-01", raise_on_error=False)
+    [check] = result.get_asset_check_evaluations()
+    problems = check.metadata["problems"].value
+    assert not check.passed
+    assert "2025-09: written while service_costs: 3 month(s) not costed (2024-10, 2024-11, 2024-12)" in problems
+    assert "2025-09: 6 online of 5 LPAs" in problems and "2025-09: digital cost 20.00 over the total 10.00" in problems
