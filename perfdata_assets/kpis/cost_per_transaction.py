@@ -31,11 +31,13 @@ MONEY = ("total_cost_gbp", "digital_cost_gbp", "cost_per_transaction_gbp", "digi
 
 
 def quarter_ends_for(months: list[dt.date]) -> list[dt.date]:
-    """The quarter ends that ended in the twelve months up to each of ``months`` (oldest first)."""
+    """The quarter ends that ended in the twelve months up to each of ``months`` (oldest first), less
+    those whose twelve months start before the first monthly partition: they can never be complete."""
     first, last = add_months(min(months), -(WINDOW_MONTHS - 1)), max(months)
+    earliest_end = add_months(monthly_partitions.start.date(), WINDOW_MONTHS - 1)
     ends, month = [], first
     while month <= last:
-        if month.month in QUARTER_END_MONTHS:
+        if month.month in QUARTER_END_MONTHS and month >= earliest_end:
             ends.append(month)
         month = next_month(month)
     return ends

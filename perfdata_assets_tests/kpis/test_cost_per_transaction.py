@@ -231,6 +231,9 @@ def test_the_quarters_a_month_recomputes():
     assert quarter_ends_for([dt.date(2025, 12, 1)]) == [dt.date(2025, 3, 1), dt.date(2025, 6, 1),
                                                         dt.date(2025, 9, 1), dt.date(2025, 12, 1)]
     assert quarter_ends_for([dt.date(2025, 2, 1)])[-1] == dt.date(2024, 12, 1)
+    # The partitions start in April 2019 (PERFDATA_START_DATE): no year before March 2020 can be complete.
+    assert quarter_ends_for([dt.date(2019, 12, 1)]) == []
+    assert quarter_ends_for([dt.date(2020, 3, 1)]) == [dt.date(2020, 3, 1)]
     assert next_month(DECEMBER) == dt.date(2026, 1, 1)
 
 
