@@ -24,6 +24,9 @@ from perfdata_assets.calendar import LONDON, DayWindow, daily_partitions, monthl
 from perfdata_assets.configured import skipped_sources
 
 
+MONTHLY_SOURCES = ("service_costs",)
+
+
 class BackfillError(Exception):
     """The window or a run failed; the message is one line for the CLI."""
 
@@ -83,6 +86,21 @@ BACKFILL_TAG = "perfdata/backfill_id"
 BACKFILL_JOB = "perfdata_backfill"
 
 
+def check_source_settings(defs: dg.Definitions, wanted: set[dg.AssetKey]) -> None:
+    """A wrong cost setting (an account id, a rates file) stops the backfill before any run starts,
+    with the line the asset would fail with: the daily run would otherwise go ahead first."""
+    from perfdata_assets.sources.costs.assets import ServiceCostsSource
+    from perfdata_assets.sources.costs.figures import CostError
+
+    source = (defs.resources or {}).get("service_costs_source")
+    if dg.AssetKey("service_costs") not in wanted or not isinstance(source, ServiceCostsSource):
+        return
+    try:
+        source.process_config_and_initialize().settings()
+    except CostError as exc:
+        raise BackfillError(str(exc)) from None
+
+
 def backfill(
     defs: dg.Definitions,
     start: dt.date,
@@ -95,14 +113,21 @@ def backfill(
 ) -> list[BackfillRun]:
     window, months = plan(start, end)
     wanted = selected_keys(defs, select, echo)
+    check_source_settings(defs, wanted)
     all_assets = list(defs.assets or []) + list(defs.asset_checks or [])
     resources = defs.resources
     runs: list[BackfillRun] = []
     daily = [k for k in _assets_by_partitions(defs, daily_partitions) if k in wanted]
     monthly = [k for k in _assets_by_partitions(defs, monthly_partitions) if k in wanted]
+    # A monthly source (the service's costs) loads in its own run first, like the daily ones: a bad
+    # finance CSV then stops before the KPIs, never in the middle of the publication.
+    sources = [k for k in monthly if k.to_user_string() in MONTHLY_SOURCES]
+    monthly = [k for k in monthly if k not in sources]
     steps = []
     if daily:
         steps.append(("daily", daily, window.first.isoformat(), (window.end - dt.timedelta(days=1)).isoformat()))
+    if months and sources:
+        steps.append(("monthly source", sources, months[0].isoformat(), months[-1].isoformat()))
     if months and monthly:
         steps.append(("monthly", monthly, months[0].isoformat(), months[-1].isoformat()))
     elif monthly:
@@ -135,7 +160,7 @@ def backfill(
             failed = [e.step_key for e in result.get_step_failure_events()]
             reasons = [f"{e.step_key}: {failure_text(e)}" for e in result.get_step_failure_events()]
             message = f"{what} run {result.run_id} failed: " + "; ".join(reasons or ["see the run's logs"])
-            if what == "daily" and months and failed and len(failed) < len(keys):
+            if what in ("daily", "monthly source") and months and failed and len(failed) < len(keys):
                 # The monthly run would publish from a history half refreshed; it is not
                 # started. The scheduled runs keep each source apart already.
                 message += (f" | the monthly run was not started; to publish the other KPIs now, run again with "

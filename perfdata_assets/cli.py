@@ -135,13 +135,17 @@ def rebuild() -> None:
 @click.option("--months", default=12, show_default=True, help="how many of the latest months")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV instead of a table")
-def kpis(months: int, as_json: bool, as_csv: bool) -> None:
-    """The latest published figures, month by month."""
+@click.option("--quarters", "quarters", type=int, default=None,
+              help="cost per transaction instead: the latest N quarter ends, each over the twelve months to it")
+def kpis(months: int, as_json: bool, as_csv: bool, quarters: int | None) -> None:
+    """The latest published figures, month by month (or with --quarters, cost per transaction by quarter)."""
     from perfdata_assets.db.preflight import check_before_work
-    from perfdata_assets.kpis.report import latest_months, render_table
+    from perfdata_assets.kpis.report import latest_months, latest_quarters, render_table
 
+    if quarters is not None and quarters < 1:
+        fail("--quarters: give a number of quarters, 1 or more")
     urls = check_before_work(source=False)
-    rows = latest_months(urls, months)
+    rows = latest_quarters(urls, quarters) if quarters is not None else latest_months(urls, months)
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=_json_default))
     elif as_csv:
@@ -150,6 +154,8 @@ def kpis(months: int, as_json: bool, as_csv: bool) -> None:
         writer.writeheader()
         writer.writerows(rows)
         click.echo(out.getvalue(), nl=False)
+    elif quarters is not None:
+        click.echo(render_table(rows, empty="no quarter with twelve whole months of costs and counts yet"))
     else:
         click.echo(render_table(rows))
 
@@ -163,7 +169,8 @@ def _json_default(value: object) -> object:
 
 
 @main.command()
-@click.option("--months", default=12, show_default=True, help="complete months of history to generate and publish")
+@click.option("--months", default=14, show_default=True,
+              help="complete months of history to generate and publish (14 always hold a quarter's twelve months)")
 @click.option("--seed", "seed_value", default=2024, show_default=True, help="random seed for the synthetic data")
 @click.option("--database-url", default=None, metavar="URL",
               help="seed this PostgreSQL database instead (empty, or made by an earlier demo; "

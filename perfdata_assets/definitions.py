@@ -7,6 +7,7 @@ from perfdata_assets.db.resource import database_resource_from_env
 from perfdata_assets.freshness import perfdata_overdue_webhook, with_freshness
 from perfdata_assets.kpis.assets import completion_rate, digital_take_up, service_uptime, user_satisfaction
 from perfdata_assets.kpis.checks import kpi_checks
+from perfdata_assets.kpis.cost_per_transaction import cost_per_transaction, cost_per_transaction_checks
 from perfdata_assets.publishing.assets import performance_data_exports, published_kpis
 from perfdata_assets.publishing.checks import publication_checks
 from perfdata_assets.publishing.delivery import opg_publication_delivery, publication_bucket_from_env
@@ -14,6 +15,7 @@ from perfdata_assets.publishing.resource import export_directory_from_env
 from perfdata_assets.publishing.sensors import perfdata_run_failure_webhook, published_kpis_webhook
 from perfdata_assets.publishing.webhooks import webhooks_from_env
 from perfdata_assets.schedules import jobs, schedules
+from perfdata_assets.sources.costs.assets import service_costs, service_costs_source_from_env
 from perfdata_assets.sources.lpa.assets import lpa_lifecycle_events, raw_feedback
 from perfdata_assets.sources.sirius.assets import channel_counts_source_from_env, sirius_channel_counts
 from perfdata_assets.sources.uptime.assets import health_check_uptime, uptime_checks, uptime_source_from_env
@@ -30,15 +32,17 @@ defs = dg.Definitions(
         lpa_lifecycle_events,
         sirius_channel_counts,
         health_check_uptime,
+        service_costs,
         user_satisfaction,
         completion_rate,
         digital_take_up,
         service_uptime,
+        cost_per_transaction,
         published_kpis,
         performance_data_exports,
         opg_publication_delivery,
     ]),
-    asset_checks=[*kpi_checks, *uptime_checks, *publication_checks],
+    asset_checks=[*kpi_checks, *cost_per_transaction_checks, *uptime_checks, *publication_checks],
     jobs=jobs,
     schedules=schedules,
     sensors=[published_kpis_webhook, perfdata_run_failure_webhook, perfdata_overdue_webhook],
@@ -46,6 +50,7 @@ defs = dg.Definitions(
         "database": database_resource_from_env(),
         "channel_counts_source": channel_counts_source_from_env(),
         "uptime_source": uptime_source_from_env(),
+        "service_costs_source": service_costs_source_from_env(),
         "export_directory": export_directory_from_env(),
         "publication_bucket": publication_bucket_from_env(),
         "webhooks": webhooks_from_env(),

@@ -34,6 +34,7 @@ from perfdata_assets.configured import skipped_asset_names
 from perfdata_assets.publishing.delivery import IMPORT_HOUR_UTC, PublicationBucket
 from perfdata_assets.publishing.sensors import NOT_CONFIGURED
 from perfdata_assets.publishing.webhooks import Delivery, WebhookNotifier
+from perfdata_assets.sources.costs.assets import ServiceCostsSource
 from perfdata_assets.sources.sirius.assets import ChannelCountsSource
 from perfdata_assets.sources.uptime.assets import UptimeSource
 
@@ -63,11 +64,16 @@ POLICIES: dict[str, dg.FreshnessPolicy] = {
     "lpa_lifecycle_events": _yesterday_by(4),
     # nightly at 07:00, after Sirius's own overnight processing
     "sirius_channel_counts": _yesterday_by(9),
+    # nightly at 06:00, the last twelve months' costs (a month not costed yet waits, the run succeeds)
+    "service_costs": _yesterday_by(8),
     # the monthly run, 09:00 UK time on days 1 to 7, for last month
     "user_satisfaction": LAST_MONTH_BY_OPG_IMPORT,
     "completion_rate": LAST_MONTH_BY_OPG_IMPORT,
     "digital_take_up": LAST_MONTH_BY_OPG_IMPORT,
     "service_uptime": LAST_MONTH_BY_OPG_IMPORT,
+    # recomputed by the same monthly run: a quarter is due with the month that ends it, once its
+    # last input (the month's costs, its last day's Sirius counts) is in
+    "cost_per_transaction": LAST_MONTH_BY_OPG_IMPORT,
     "published_kpis": LAST_MONTH_BY_OPG_IMPORT,
     "performance_data_exports": LAST_MONTH_BY_OPG_IMPORT,
     "opg_publication_delivery": LAST_MONTH_BY_OPG_IMPORT,
@@ -185,6 +191,7 @@ def perfdata_overdue_webhook(
     webhooks: WebhookNotifier,
     channel_counts_source: ChannelCountsSource,
     uptime_source: UptimeSource,
+    service_costs_source: ServiceCostsSource,
     publication_bucket: PublicationBucket,
 ) -> dg.SkipReason:
     if not webhooks.url_list():
@@ -193,6 +200,7 @@ def perfdata_overdue_webhook(
     skipped = skipped_asset_names({
         "channel_counts_source": channel_counts_source,
         "uptime_source": uptime_source,
+        "service_costs_source": service_costs_source,
         "publication_bucket": publication_bucket,
     })
     due = {name: policy for name, policy in POLICIES.items() if name not in skipped}

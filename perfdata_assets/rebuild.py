@@ -44,8 +44,10 @@ from perfdata_assets.kpis.assets import KPIS
 
 # What a rebuild materialises after the KPIs; never a source, never the delivery to OPG.
 PUBLICATION = ("published_kpis", "performance_data_exports")
-NEVER = ("raw_feedback", "lpa_lifecycle_events", "sirius_channel_counts", "health_check_uptime",
+NEVER = ("raw_feedback", "lpa_lifecycle_events", "sirius_channel_counts", "health_check_uptime", "service_costs",
          "opg_publication_delivery")
+# Cost per transaction (not in KPIS: quarterly, and from two inputs) and the ledger entries it needs.
+COST_PER_TRANSACTION = ("cost_per_transaction", ("service_costs", "sirius_channel_counts"))
 LAUNCHED_BY = "perfdata rebuild"
 
 
@@ -103,6 +105,12 @@ def plan(history: History, echo=print) -> tuple[list[dt.date], list[str]]:
         else:
             echo(f"skipping {kpi.name}: {SCHEMA}.loaded_days has no day of {kpi.upstream}, so no history to rebuild it "
                  "from (its table is recreated empty)")
+    name, inputs = COST_PER_TRANSACTION
+    if all(i in history.assets for i in inputs):
+        kpis.append(name)
+    else:
+        echo(f"skipping {name}: {SCHEMA}.loaded_days has nothing of {' or '.join(i for i in inputs if i not in history.assets)}, "
+             "so no history to rebuild it from (its table is recreated empty)")
     assets = [*kpis, *PUBLICATION]
     assert not set(assets) & set(NEVER)
     return months, assets

@@ -14,8 +14,10 @@ import dagster as dg
 from perfdata_assets.calendar import LONDON, START_DATE, TIMEZONE, daily_partitions, monthly_partitions, range_tags
 from perfdata_assets.configured import skipped_asset_names
 from perfdata_assets.kpis.assets import completion_rate, digital_take_up, service_uptime, user_satisfaction
+from perfdata_assets.kpis.cost_per_transaction import cost_per_transaction
 from perfdata_assets.publishing.assets import performance_data_exports, published_kpis
 from perfdata_assets.publishing.delivery import opg_publication_delivery
+from perfdata_assets.sources.costs.assets import service_costs
 from perfdata_assets.sources.lpa.assets import lpa_lifecycle_events, raw_feedback
 from perfdata_assets.sources.sirius.assets import sirius_channel_counts
 from perfdata_assets.sources.uptime.assets import health_check_uptime
@@ -34,11 +36,14 @@ sirius_channel_counts_job = dg.define_asset_job(
 health_check_uptime_job = dg.define_asset_job(
     "health_check_uptime_job", selection=[health_check_uptime], partitions_def=daily_partitions
 )
+service_costs_job = dg.define_asset_job(
+    "service_costs_job", selection=[service_costs], partitions_def=monthly_partitions
+)
 
 
 def monthly_assets(skipped: set[str]) -> list[dg.AssetsDefinition]:
     """The monthly run's assets: every configured KPI, the publication, its files and their delivery."""
-    monthly = [user_satisfaction, completion_rate, digital_take_up, service_uptime,
+    monthly = [user_satisfaction, completion_rate, digital_take_up, service_uptime, cost_per_transaction,
                published_kpis, performance_data_exports, opg_publication_delivery]
     return [a for a in monthly if a.key.to_user_string() not in skipped]
 
@@ -46,12 +51,14 @@ def monthly_assets(skipped: set[str]) -> list[dg.AssetsDefinition]:
 def _skipped_here() -> set[str]:
     """What this deployment's environment leaves unconfigured (the resources definitions.py builds)."""
     from perfdata_assets.publishing.delivery import publication_bucket_from_env
+    from perfdata_assets.sources.costs.assets import service_costs_source_from_env
     from perfdata_assets.sources.sirius.assets import channel_counts_source_from_env
     from perfdata_assets.sources.uptime.assets import uptime_source_from_env
 
     return skipped_asset_names({
         "channel_counts_source": channel_counts_source_from_env(),
         "uptime_source": uptime_source_from_env(),
+        "service_costs_source": service_costs_source_from_env(),
         "publication_bucket": publication_bucket_from_env(),
     })
 
@@ -122,5 +129,39 @@ def monthly_kpis_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReques
     )
 
 
-jobs = [lpa_history_job, sirius_channel_counts_job, health_check_uptime_job, monthly_kpis_job]
-schedules = [lpa_history_nightly, health_check_uptime_nightly, sirius_channel_counts_nightly, monthly_kpis_schedule]
+# Finance's figures for a month arrive days or weeks after it, and Cost Explorer's bill is an
+# estimate until AWS closes it: every night the costs of the last COSTS_LOOKBACK_MONTHS months
+# are read again, so a late month is costed, and a restated one merged, within a day. The
+# monthly run then recomputes and publishes the quarters that ended in the last twelve months.
+COSTS_LOOKBACK_MONTHS = 12
+
+
+def costs_window(tick: dt.datetime) -> tuple[dt.date, dt.date]:
+    """Last month and the COSTS_LOOKBACK_MONTHS - 1 before it, never before the first partition."""
+    last = last_month(tick)
+    first = last
+    for _ in range(COSTS_LOOKBACK_MONTHS - 1):
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    return max(first, monthly_partitions.start.date()), last
+
+
+@dg.schedule(job=service_costs_job, cron_schedule="0 6 * * *", execution_timezone=TIMEZONE)
+def service_costs_nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    """The finance CSV and Cost Explorer for the last twelve months, every night."""
+    from perfdata_assets.sources.costs.assets import NO_SERVICE_COSTS_SOURCE, service_costs_source_from_env
+
+    if not service_costs_source_from_env().is_configured:
+        return dg.SkipReason(NO_SERVICE_COSTS_SOURCE)
+    first, last = costs_window(context.scheduled_execution_time)
+    if last < monthly_partitions.start.date():
+        return dg.SkipReason(f"{last:%Y-%m} is before the first monthly partition")
+    tick_day = context.scheduled_execution_time.astimezone(LONDON).date()
+    return dg.RunRequest(
+        run_key=f"{first:%Y-%m}..{last:%Y-%m}@{tick_day}",
+        tags={**range_tags(first.isoformat(), last.isoformat()), "perfdata/trigger": "nightly"},
+    )
+
+
+jobs = [lpa_history_job, sirius_channel_counts_job, health_check_uptime_job, service_costs_job, monthly_kpis_job]
+schedules = [lpa_history_nightly, health_check_uptime_nightly, sirius_channel_counts_nightly, service_costs_nightly,
+             monthly_kpis_schedule]

@@ -153,6 +153,7 @@ def test_with_only_the_lpa_database_backfill_publishes_what_it_can_and_names_wha
     assert "skipping sirius_channel_counts, digital_take_up: no channel counts source: set SIRIUS_BASE_URL" in out
     assert "skipping health_check_uptime, service_uptime: no uptime source: set UPTIME_HEALTH_CHECK_ID" in out
     assert "skipping opg_publication_delivery: no delivery to OPG: PERFDATA_PUBLICATION_BUCKET is not set" in out
+    assert "skipping service_costs, cost_per_transaction: no service costs source: set SERVICE_COSTS_CSV" in out
     assert kpi_rows(postgres_url) == EXPECTED
     assert published_data_types(postgres_url) == {
         "2024-01-01": SATISFACTION_AND_COMPLETION, "2024-02-01": SATISFACTION_AND_COMPLETION}
@@ -167,6 +168,15 @@ def test_with_only_the_lpa_database_backfill_publishes_what_it_can_and_names_wha
     unknown = run([perfdata, "backfill", "--start", "2024-01-01", "--end", "2024-01-31", "--select", "nope"],
                   env, tmp_path, ok=False)
     assert unknown.returncode == 2 and "--select: no asset named nope; the assets are" in unknown.stderr
+    # A wrong cost setting stops the backfill before any run, in one line naming the variable.
+    costs = tmp_path / "costs.csv"
+    costs.write_text("month,channel,category,amount_gbp\n2024-01,digital,staff,1.00\n")
+    wrong = run([perfdata, "backfill", "--start", "2024-01-01", "--end", "2024-01-31"],
+                {**env, "SERVICE_COSTS_CSV": str(costs), "SERVICE_COST_AWS_ACCOUNTS": "1234-5678-9012",
+                 "USD_GBP_RATES_CSV": str(costs)}, tmp_path, ok=False)
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr and "materialising" not in wrong.stdout
+    assert [line for line in wrong.stderr.splitlines() if line.startswith("perfdata")] == [
+        "perfdata: error: SERVICE_COST_AWS_ACCOUNTS: item 1 of 1 is not a 12-digit AWS account id"]
     only = run([perfdata, "backfill", "--start", "2024-01-01", "--end", "2024-01-31", "--select",
                 "raw_feedback,user_satisfaction"], env, tmp_path).stdout
     assert "materialising daily assets (raw_feedback)" in only and "monthly assets (user_satisfaction)" in only

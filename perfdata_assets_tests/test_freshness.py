@@ -16,6 +16,7 @@ from perfdata_assets.publishing.sensors import NOT_CONFIGURED
 from perfdata_assets.publishing.webhooks import WebhookNotifier
 from perfdata_assets.schedules import schedules
 from perfdata_assets.sources.sirius.assets import ChannelCountsSource
+from perfdata_assets.sources.costs.assets import ServiceCostsSource
 from perfdata_assets.sources.uptime.assets import UptimeSource
 from perfdata_assets_tests.webhook_receiver import Receiver, notifier
 
@@ -48,8 +49,10 @@ def test_the_deadlines():
         "raw_feedback": ("0 4 * * *", 4 * H, "Europe/London"),
         "lpa_lifecycle_events": ("0 4 * * *", 4 * H, "Europe/London"),
         "sirius_channel_counts": ("0 9 * * *", 9 * H, "Europe/London"),
+        # read every night at 06:00 for the last twelve months
+        "service_costs": ("0 8 * * *", 8 * H, "Europe/London"),
         **{name: monthly for name in ("user_satisfaction", "completion_rate", "digital_take_up", "service_uptime",
-                                      "published_kpis", "performance_data_exports", "opg_publication_delivery")},
+                                      "cost_per_transaction", "published_kpis", "performance_data_exports", "opg_publication_delivery")},
     }
 
 
@@ -143,9 +146,9 @@ def materialise(instance, names, when: dt.datetime, partition: str) -> None:
 
 
 def unconfigured(webhooks: WebhookNotifier, **overrides) -> dict:
-    """Only the LPA database: Sirius, uptime and OPG's bucket are not set up."""
+    """Only the LPA database: Sirius, uptime, the costs and OPG's bucket are not set up."""
     return {"webhooks": webhooks, "channel_counts_source": ChannelCountsSource(), "uptime_source": UptimeSource(),
-            "publication_bucket": PublicationBucket(), **overrides}
+            "service_costs_source": ServiceCostsSource(), "publication_bucket": PublicationBucket(), **overrides}
 
 
 def test_an_overdue_asset_is_announced_once_and_again_only_after_a_new_lapse(instance, clock):

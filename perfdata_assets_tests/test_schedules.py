@@ -13,6 +13,7 @@ from perfdata_assets.schedules import (
     lpa_history_nightly,
     monthly_assets,
     monthly_kpis_schedule,
+    service_costs_nightly,
     sirius_channel_counts_nightly,
 )
 
@@ -68,8 +69,10 @@ def test_the_monthly_run_asks_for_last_month_on_the_1st_and_again_on_the_next_da
 
 def test_the_monthly_job_leaves_out_what_is_not_configured():
     names = [a.key.to_user_string() for a in monthly_assets({"digital_take_up", "opg_publication_delivery"})]
-    assert names == ["user_satisfaction", "completion_rate", "service_uptime", "published_kpis",
-                     "performance_data_exports"]
+    assert names == ["user_satisfaction", "completion_rate", "service_uptime", "cost_per_transaction",
+                     "published_kpis", "performance_data_exports"]
+    names = [a.key.to_user_string() for a in monthly_assets({"cost_per_transaction"})]
+    assert "cost_per_transaction" not in names and "published_kpis" in names
 
 
 def test_the_monthly_job_covers_every_kpi_and_what_is_published_from_them():
@@ -77,3 +80,17 @@ def test_the_monthly_job_covers_every_kpi_and_what_is_published_from_them():
     keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
     assert {"user_satisfaction", "completion_rate", "published_kpis", "performance_data_exports"} <= keys
     assert not keys & {"raw_feedback", "lpa_lifecycle_events", "sirius_channel_counts"}
+
+
+def test_the_costs_of_the_last_twelve_months_are_read_every_night(monkeypatch, tmp_path):
+    monkeypatch.delenv("SERVICE_COSTS_CSV", raising=False)
+    with dg.build_schedule_context(scheduled_execution_time=tick("2026-02-10 06:00")) as context:
+        skipped = service_costs_nightly.evaluate_tick(context)
+    assert not skipped.run_requests and "SERVICE_COSTS_CSV" in skipped.skip_message
+    monkeypatch.setenv("SERVICE_COSTS_CSV", str(tmp_path / "costs.csv"))
+    # January has ended by 06:00 on 1 February: it is the last of the twelve months read.
+    for when, first, last in (("2026-02-01 06:00", "2025-02-01", "2026-01-01"),
+                              ("2026-07-15 06:00", "2025-07-01", "2026-06-01")):
+        with dg.build_schedule_context(scheduled_execution_time=tick(when)) as context:
+            request = service_costs_nightly.evaluate_tick(context).run_requests[0]
+        assert request.partition_key_range == dg.PartitionKeyRange(first, last)

@@ -1,16 +1,16 @@
 """The derived tables: what perfdata can always compute again from its own history.
 
 Derived, and so dropped and recreated by ``recreate_derived_tables`` (then filled
-again by ``perfdata rebuild``): the four KPI tables, ``perfdata.user_satisfaction``,
-``completion_rate``, ``digital_take_up`` and ``service_uptime``. Each row is a pure
+again by ``perfdata rebuild``): the five KPI tables, ``perfdata.user_satisfaction``,
+``completion_rate``, ``digital_take_up``, ``service_uptime`` and ``cost_per_transaction``. Each row is a pure
 function of the raw history and the loaded-days ledger (``kpis/sql.py``); every run
 already replaces its months wholesale (delete, then insert); no other table or view
 refers to them; and nothing is recorded in them that a run does not compute again.
 
 Everything else perfdata stores is not derived, even where a run computes it:
 
-- ``raw_feedback``, ``lpa_lifecycle_events``, ``channel_counts``, ``uptime_days``: the
-  history itself. The service prunes feedback after two years and deletes LPAs,
+- ``raw_feedback``, ``lpa_lifecycle_events``, ``channel_counts``, ``uptime_days``,
+  ``service_costs``: the history itself (finance's file and Cost Explorer's 13 months move on). The service prunes feedback after two years and deletes LPAs,
   Sirius's API answers for recent days, CloudWatch keeps health-check metrics 15
   months: after that perfdata's copy is the only one.
 - ``loaded_days``: which days each input has loaded, so which months are complete.
@@ -49,6 +49,7 @@ HISTORY_TABLES = (
     "lpa_lifecycle_events",
     "channel_counts",
     "uptime_days",
+    "service_costs",
     "loaded_days",
     "published_kpis",
     "published_kpis_restatements",
@@ -105,7 +106,20 @@ service_uptime = sa.Table(
     sa.Column("uptime_percent", PERCENT, nullable=True),
 )
 
-DERIVED = (user_satisfaction, completion_rate, digital_take_up, service_uptime)
+cost_per_transaction = sa.Table(
+    "cost_per_transaction",
+    metadata,
+    sa.Column("window_end", sa.Date, primary_key=True),
+    sa.Column("window_start", sa.Date, nullable=False),
+    sa.Column("total_cost_gbp", sa.Numeric(14, 2), nullable=False),
+    sa.Column("digital_cost_gbp", sa.Numeric(14, 2), nullable=True),
+    _count("transactions"),
+    _count("digital_transactions"),
+    sa.Column("cost_per_transaction_gbp", PERCENT, nullable=True),
+    sa.Column("digital_cost_per_transaction_gbp", PERCENT, nullable=True),
+)
+
+DERIVED = (user_satisfaction, completion_rate, digital_take_up, service_uptime, cost_per_transaction)
 DERIVED_TABLES = tuple(t.name for t in DERIVED)
 
 

@@ -1,8 +1,9 @@
 """`perfdata demo`: a synthetic LPA database, every source on loopback, a full backfill, the KPIs.
 
 The sources run as in production, only pointed at stand-ins on 127.0.0.1: the
-Sirius stub (signatures checked), CloudWatch and S3 from moto's server. So the
-demo materialises every asset, delivery to "OPG's bucket" included.
+Sirius stub (signatures checked), CloudWatch, Cost Explorer and S3 from moto's
+server, and a synthetic finance CSV. So the demo materialises every asset,
+delivery to "OPG's bucket" included.
 
 With ``--database-url`` the synthetic LPA tables and the perfdata schema go in a
 PostgreSQL database instead of the embedded SQLite files (demo_database.py says
@@ -63,6 +64,7 @@ def run_demo(months: int, seed_value: int, echo=print, database_url: str | None 
                           "use `make demo`, or pip install 'perfdata[test]'")
     from perfdata_assets.devtools.bucket_stub import bucket_keys, bucket_stub_for_this_process
     from perfdata_assets.devtools.cloudwatch_stub import cloudwatch_stub_for_this_process
+    from perfdata_assets.devtools.costs_stub import costs_stub_for_this_process
     from perfdata_assets.devtools.sirius_stub import signing_stub_for_this_process
 
     today = dt.datetime.now(LONDON).date()
@@ -86,22 +88,28 @@ def run_demo(months: int, seed_value: int, echo=print, database_url: str | None 
     with (
         cloudwatch_stub_for_this_process(DEMO_HEALTH_CHECK_ID, first, last, seed_value) as cloudwatch,
         bucket_stub_for_this_process(moto_endpoint=cloudwatch.url) as bucket_endpoint,
+        costs_stub_for_this_process(cloudwatch.url, first, last, seed_value, perfdata_home()) as costs,
         signing_stub_for_this_process(DEMO_AWS, seed=seed_value, complete_through=last) as stub,
     ):
         echo(f"Sirius stub listening on {stub.base_url} (signatures checked)")
         echo(f"CloudWatch (moto) on {cloudwatch.url}, S3 bucket {os.environ['PERFDATA_PUBLICATION_BUCKET']} "
              f"(moto) on {bucket_endpoint}")
+        echo(f"service costs: finance CSV {costs['finance_csv']}, AWS bill in Cost Explorer (moto) on {cloudwatch.url}")
         with _code_location_reads(database_url):
             from perfdata_assets.backfill import run_backfill
 
             run_backfill(first, last, echo=echo)
         delivered = bucket_keys()
-    from perfdata_assets.kpis.report import latest_months, render_table
+    from perfdata_assets.kpis.report import latest_months, latest_quarters, render_table
 
     rows = latest_months(urls, months)
     echo("")
     echo(f"Make a Lasting Power of Attorney: KPIs for {first:%B %Y} to {last:%B %Y} (demo data)")
     echo(render_table(rows))
+    echo("")
+    echo("Cost per transaction, per quarter end over the twelve months to it (demo data)")
+    echo(render_table(latest_quarters(urls, 4), empty="no quarter with twelve whole months of costs and counts yet: "
+                      "run the demo with --months 14 or more"))
     echo("")
     exports = os.environ.get("PERFDATA_EXPORT_DIR") or str(perfdata_home() / "exports")
     echo(f"OPG performance-data files: {exports}/make_a_lasting_power_of_attorney_YY_MM.json "

@@ -32,6 +32,25 @@ SELECT l.month,
 
 PERCENTS = ("satisfied_percent", "score_percent", "completion_rate_percent", "take_up_percent", "uptime_percent")
 
+LATEST_QUARTERS = """
+SELECT window_end AS quarter_end, window_start AS year_from, total_cost_gbp, transactions, cost_per_transaction_gbp,
+       digital_cost_gbp, digital_transactions, digital_cost_per_transaction_gbp
+  FROM perfdata.cost_per_transaction
+ ORDER BY window_end DESC
+ LIMIT :limit
+"""
+MONEY = ("total_cost_gbp", "cost_per_transaction_gbp", "digital_cost_gbp", "digital_cost_per_transaction_gbp")
+
+
+def latest_quarters(urls: DatabaseUrls, limit: int) -> list[dict]:
+    """Cost per transaction, the latest ``limit`` quarter ends, oldest first."""
+    engine = databases_for(urls).perfdata
+    require_current_schema(engine)
+    query = sa.text(LATEST_QUARTERS).columns(quarter_end=sa.Date, year_from=sa.Date,
+                                             **{m: sa.Numeric(14, 2) for m in MONEY})
+    with engine.connect() as conn:
+        return [dict(r) for r in reversed(conn.execute(query, {"limit": limit}).mappings().all())]
+
 
 def latest_months(urls: DatabaseUrls, limit: int) -> list[dict]:
     engine = databases_for(urls).perfdata
@@ -41,9 +60,9 @@ def latest_months(urls: DatabaseUrls, limit: int) -> list[dict]:
         return [dict(r) for r in conn.execute(query, {"limit": limit}).mappings()]
 
 
-def render_table(rows: list[dict]) -> str:
+def render_table(rows: list[dict], empty: str = "no published months yet: run `perfdata backfill` (or `perfdata demo`)") -> str:
     if not rows:
-        return "no published months yet: run `perfdata backfill` (or `perfdata demo`)"
+        return empty
     headers = list(rows[0])
 
     def cell(v: object) -> str:

@@ -1,4 +1,4 @@
-"""The KPI definitions of kpis.md, as SQL. This is the one place a figure is computed.
+"""The KPI definitions of kpis.md (sections 1 to 4 monthly, 6 quarterly), as SQL. This is the one place a figure is computed.
 
 Each query computes every month of a run's window in one statement from
 perfdata's own history tables (never the live source), with a row for every
@@ -19,7 +19,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from perfdata_assets.calendar import next_month
+from perfdata_assets.calendar import add_months, next_month
 from perfdata_assets.db.dialect import percent
 
 
@@ -32,6 +32,9 @@ def with_months(query: str, months: list[dt.date]) -> sa.TextClause:
         params[f"m{i}"], params[f"n{i}"] = month, next_month(month)
     if ":window_first" in query:
         params["window_first"], params["window_end"] = min(months), next_month(max(months))
+    if ":year_first" in query:
+        # The quarters that ended in the twelve months up to the window's months (cost per transaction).
+        params["year_first"], params["year_last"] = add_months(min(months), -11), max(months)
     return clause.bindparams(*(sa.bindparam(k, v, type_=sa.Date) for k, v in params.items()))
 
 
@@ -165,4 +168,81 @@ SELECT m.month, count(l.day) AS loaded
   FROM months m
   LEFT JOIN perfdata.loaded_days l ON l.asset = :asset AND l.day >= m.month AND l.day < m.next_month
  GROUP BY m.month
+"""
+
+# --- 6. Cost per transaction -----------------------------------------------------
+# Per quarter end, over the twelve months ending with it (kpis.md section 6).
+# ``{quarters}`` becomes a CTE ``quarters(window_end, window_start, window_next)``.
+# Exact on both databases, in whole pence and integer arithmetic (SQLite has no
+# decimal type): every amount has at most 2 decimal places, so × 100 is a whole number
+# (``round`` only undoes a binary float's representation on SQLite). With D the digital
+# and AWS lines, S the shared lines, T all lines (pence), N transactions and n digital ones:
+#   digital cost (pence)          = D + S × n / N = (D N + S n) / N
+#   cost per transaction (pence)  = T / N
+#   digital cost per transaction  = (D N + S n) / (N n)
+# and round(a / b) half away from zero = floor((2a + b) / 2b) for a, b >= 0. Each figure is
+# rounded once; NULL where its denominator is 0 (the digital cost too: no transactions,
+# nothing to split the shared costs by).
+
+
+def with_quarters(query: str, quarter_ends: list[dt.date]) -> sa.TextClause:
+    """Bind a query to quarter ends (each the first day of a window's last month)."""
+    rows = ", ".join(f"(:e{i}, :s{i}, :n{i})" for i in range(len(quarter_ends)))
+    clause = sa.text(query.format(quarters=f"WITH quarters(window_end, window_start, window_next) AS (VALUES {rows})"))
+    params = {}
+    for i, end in enumerate(quarter_ends):
+        params[f"e{i}"], params[f"s{i}"], params[f"n{i}"] = end, add_months(end, -11), next_month(end)
+    params["costs_first"], params["costs_end"] = add_months(min(quarter_ends), -11), next_month(max(quarter_ends))
+    return clause.bindparams(*(sa.bindparam(k, v, type_=sa.Date) for k, v in params.items()))
+
+
+_PENCE = "CAST(coalesce(sum({expr}), 0) AS BIGINT)"
+_DIGITAL_NUMERATOR = "(c.digital_pence * t.n + c.shared_pence * t.dn)"
+
+COST_PER_TRANSACTION = f"""
+{{quarters}}, lines AS (
+        SELECT month, channel, CAST(round(amount_gbp * 100) AS BIGINT) AS pence
+          FROM perfdata.service_costs
+         WHERE month >= :costs_first AND month < :costs_end
+), costs AS (
+        SELECT q.window_end,
+               {_PENCE.format(expr="l.pence")} AS total_pence,
+               {_PENCE.format(expr="CASE WHEN l.channel = 'digital' THEN l.pence END")} AS digital_pence,
+               {_PENCE.format(expr="CASE WHEN l.channel = 'shared' THEN l.pence END")} AS shared_pence
+          FROM quarters q
+          LEFT JOIN lines l ON l.month >= q.window_start AND l.month < q.window_next
+         GROUP BY q.window_end
+), days AS (
+        SELECT day, sum("count") AS total, sum(CASE WHEN channel = 'online' THEN "count" END) AS online
+          FROM perfdata.channel_counts
+         WHERE day >= :costs_first AND day < :costs_end
+         GROUP BY day
+), counted AS (
+        SELECT q.window_end,
+               {_PENCE.format(expr="d.total")} AS n,
+               {_PENCE.format(expr="d.online")} AS dn
+          FROM quarters q
+          LEFT JOIN days d ON d.day >= q.window_start AND d.day < q.window_next
+         GROUP BY q.window_end
+)
+SELECT q.window_end, q.window_start,
+       CAST(c.total_pence AS NUMERIC) / 100.0 AS total_cost_gbp,
+       CASE WHEN t.n = 0 THEN NULL
+            ELSE CAST((2 * {_DIGITAL_NUMERATOR} + t.n) / (2 * t.n) AS NUMERIC) / 100.0 END AS digital_cost_gbp,
+       t.n AS transactions,
+       t.dn AS digital_transactions,
+       CASE WHEN t.n = 0 THEN NULL
+            ELSE CAST((2 * c.total_pence + t.n) / (2 * t.n) AS NUMERIC) / 100.0 END AS cost_per_transaction_gbp,
+       CASE WHEN t.dn = 0 THEN NULL
+            ELSE CAST((2 * {_DIGITAL_NUMERATOR} + t.n * t.dn) / (2 * t.n * t.dn) AS NUMERIC) / 100.0
+       END AS digital_cost_per_transaction_gbp
+  FROM quarters q
+  JOIN costs c ON c.window_end = q.window_end
+  JOIN counted t ON t.window_end = q.window_end
+"""
+
+# Which of the given months (first days) the cost source has costed (the ledger holds a
+# monthly asset's months by their first day).
+COSTED_MONTHS = """
+SELECT day FROM perfdata.loaded_days WHERE asset = :asset AND day >= :first AND day <= :last
 """

@@ -7,7 +7,7 @@ from decimal import Decimal
 import dagster as dg
 import sqlalchemy as sa
 
-from perfdata_assets.calendar import DayWindow, monthly_partitions
+from perfdata_assets.calendar import DayWindow, add_months, monthly_partitions
 from perfdata_assets.config import ConfigError
 from perfdata_assets.db.locks import lock_table_for_replace
 from perfdata_assets.db.resource import PerfdataDatabase
@@ -16,6 +16,7 @@ from perfdata_assets.kpis.sql import with_months
 from perfdata_assets.publishing import exports, open_data, published, sql
 from perfdata_assets.publishing.atomic import ExportError
 from perfdata_assets.publishing.published import (
+    COST_DATA_TYPES,
     DATA_TYPES,
     KPI_OF_DATA_TYPE,
     PERIOD,
@@ -26,7 +27,7 @@ from perfdata_assets.publishing.published import (
 from perfdata_assets.publishing.resource import ExportDirectory
 
 OWNERS = ["team:opg-perfdata"]
-KPI_ASSETS = ("user_satisfaction", "completion_rate", "digital_take_up", "service_uptime")
+KPI_ASSETS = ("user_satisfaction", "completion_rate", "digital_take_up", "service_uptime", "cost_per_transaction")
 PREVIEW_MONTHS = 12
 
 
@@ -47,10 +48,10 @@ def publish(
     is recorded as a restatement first. Returns the restatements this made.
     """
     lock_table_for_replace(conn, "perfdata.published_kpis")
-    params = {"period": PERIOD, "service": SERVICE, "published_at": published_at, "run_id": run_id}
+    params = {"service": SERVICE, "published_at": published_at, "run_id": run_id}
     stamped = sa.bindparam("published_at", type_=UTCDateTime)
     conn.execute(with_months(sql.RECORD_RESTATEMENTS, months).bindparams(stamped), params)
-    conn.execute(with_months(sql.DELETE_REPUBLISHED, months), {"period": PERIOD, "service": SERVICE})
+    conn.execute(with_months(sql.DELETE_REPUBLISHED, months), {"service": SERVICE})
     conn.execute(with_months(sql.PUBLISH, months).bindparams(stamped), params)
     return [r for r in published.restatements(conn, since=published_at) if r.run_id == run_id]
 
@@ -91,7 +92,9 @@ def preview_table(values: list[PublishedValue]) -> str:
         "The published KPIs, in the shape of OPG's performance-data records: per month, the data "
         "types of OPG's Make an LPA page (user-satisfaction-percent, the five satisfaction levels, "
         "uptime-percent, digital-take-up) plus completion-rate-percent and user-satisfaction-score, "
-        "with the counts behind each, copied from the four KPI tables into perfdata.published_kpis. "
+        "with the counts behind each, copied from the four KPI tables into perfdata.published_kpis; and, "
+        "per year (period_start the window's first month), cost-per-transaction and "
+        "digital-cost-per-transaction of the quarters that ended in the twelve months up to each month. "
         "Each KPI is published as soon as its own month is complete; a changed value is recorded "
         "in perfdata.published_kpis_restatements. Downstream services read this table (or the "
         "perfdata.latest_kpis view), never the raw history."
@@ -101,11 +104,12 @@ def preview_table(values: list[PublishedValue]) -> str:
         "dagster/column_schema": dg.TableSchema(
             columns=[
                 dg.TableColumn("period_start", "date", description="first day of the month"),
-                dg.TableColumn("period", "text", description="month"),
+                dg.TableColumn("period", "text", description="month, or year for cost per transaction"),
                 dg.TableColumn("service", "text", description=SERVICE),
                 dg.TableColumn("data_type", "text", description=", ".join(DATA_TYPES)),
                 dg.TableColumn("value", "numeric(8,2)", description="NULL when the denominator is 0"),
-                dg.TableColumn("numerator", "integer", description="NULL for user-satisfaction-score"),
+                dg.TableColumn("numerator", "numeric",
+                               description="a count, or pounds for cost per transaction; NULL for user-satisfaction-score"),
                 dg.TableColumn("denominator", "integer"),
                 dg.TableColumn("published_at", "timestamptz", description="when the run published the row"),
             ]
@@ -121,6 +125,8 @@ def published_kpis(context: dg.AssetExecutionContext, database: PerfdataDatabase
     with dbs.perfdata.begin() as conn:
         restated = publish(conn, months, published_at, context.run_id)
         in_window = published.values_between(conn, months[0], months[-1])
+        years = [v for v in published.values_between(conn, add_months(months[0], -22), months[-1], COST_DATA_TYPES)
+                 if v.published_at == published_at]
         recent_months = published.published_months(conn)[-PREVIEW_MONTHS:]
         recent = published.values_between(conn, recent_months[0], recent_months[-1]) if recent_months else []
 
@@ -144,16 +150,19 @@ def published_kpis(context: dg.AssetExecutionContext, database: PerfdataDatabase
                 **{v.data_type: _value_metadata(v.value) for v in values},
                 "published_at": dg.MetadataValue.timestamp(published_at),
                 "not_published_yet": ", ".join(kpis) or "none",
-                "restated": ", ".join(r.data_type for r in restated if r.period_start == month) or "none",
+                "restated": ", ".join(r.data_type for r in restated if r.period_start == month and r.period == PERIOD)
+                or "none",
                 # What the revisions webhook announces: read back from this metadata, not the database.
-                "revisions": dg.MetadataValue.json([revision_record(r) for r in restated if r.period_start == month]),
+                "revisions": dg.MetadataValue.json(
+                    [revision_record(r) for r in restated if r.period_start == month and r.period == PERIOD]),
                 "dagster/row_count": len(values),
             },
             partition_key=month.isoformat(),
         )
     for r in restated:
+        label = _month_label(r.period_start) if r.period == PERIOD else f"the year from {_month_label(r.period_start)}"
         context.log.warning(
-            f"restated {r.data_type} for {_month_label(r.period_start)}: {_figure(r.old_value)} -> {_figure(r.new_value)} "
+            f"restated {r.data_type} for {label}: {_figure(r.old_value)} -> {_figure(r.new_value)} "
             f"(was published {r.old_published_at:%Y-%m-%d %H:%M} UTC)"
         )
     return dg.MaterializeResult(
@@ -162,6 +171,9 @@ def published_kpis(context: dg.AssetExecutionContext, database: PerfdataDatabase
             "rows_written": len(written),
             "restatements": len(restated),
             "months_with_kpis_waiting": ", ".join(_month_label(m) for m in waiting) or "none",
+            # Cost per transaction: one figure per year, named by the year's first month.
+            "years_published": ", ".join(
+                f"{_month_label(v.period_start)} {v.data_type} {_figure(v.value)}" for v in years) or "none",
             "last_12_months": dg.MetadataValue.md(preview_table(recent)),
         }
     )

@@ -74,8 +74,13 @@ def opg_count(data_type: str, value: Decimal) -> int | float:
 
 
 def performance_data_json(records: Iterable[PublishedValue]) -> bytes:
-    """The OPG performance-data records of the given published values (normally one month's)."""
-    ordered = sorted(records, key=lambda r: (r.period_start, DATA_TYPES.index(r.data_type)))
+    """The OPG performance-data records of the given published values (normally one month's).
+
+    The monthly data types only: cost per transaction is a year's figure, and OPG's page has
+    no column for it (kpis.md section 6), so it never reaches OPG's file whatever is passed.
+    """
+    monthly = [r for r in records if r.data_type in DATA_TYPES and r.period == PERIOD]
+    ordered = sorted(monthly, key=lambda r: (r.period_start, DATA_TYPES.index(r.data_type)))
     items = [
         {
             "_timestamp": period_timestamp(r.period_start),

@@ -21,6 +21,7 @@ from perfdata_assets.publishing import sql
 
 SERVICE = "make-a-lpa"
 PERIOD = "month"
+YEAR = "year"
 # In the order kpis.md section 5 lists them (OPG's page columns first); every
 # listing of published values, and every export, uses it.
 SATISFACTION_LEVELS = ("very-dissatisfied", "dissatisfied", "neither", "satisfied", "very-satisfied")
@@ -32,6 +33,14 @@ DATA_TYPES = (
     "completion-rate-percent",
     "user-satisfaction-score",
 )
+# Cost per transaction (kpis.md section 6): a year's figure in pounds, published per quarter end
+# with period "year"; never in OPG's monthly file, which holds DATA_TYPES only.
+COST_DATA_TYPES = ("cost-per-transaction", "digital-cost-per-transaction")
+# Every data type, in the order of kpis.md sections 5 then 6: what the API and dashboard list.
+ALL_DATA_TYPES = (*DATA_TYPES, *COST_DATA_TYPES)
+PERIOD_OF_DATA_TYPE = {**{t: PERIOD for t in DATA_TYPES}, **{t: YEAR for t in COST_DATA_TYPES}}
+# Their value and numerator are pounds (2 decimal places), the denominator transactions.
+GBP_DATA_TYPES = frozenset(COST_DATA_TYPES)
 # Published as counts (JSON integers in the export), not percentages.
 COUNT_DATA_TYPES = frozenset(SATISFACTION_LEVELS)
 # Which KPI table each data type is copied from (kpis.md section 5).
@@ -42,19 +51,22 @@ KPI_OF_DATA_TYPE = {
     "digital-take-up": "digital_take_up",
     "completion-rate-percent": "completion_rate",
     "user-satisfaction-score": "user_satisfaction",
+    **{t: "cost_per_transaction" for t in COST_DATA_TYPES},
 }
 
 
 @dataclass(frozen=True)
 class PublishedValue:
-    """One row of perfdata.published_kpis (period is always a month, service make-a-lpa)."""
+    """One row of perfdata.published_kpis (service make-a-lpa): a month, or for cost per
+    transaction a year (period_start its first month)."""
 
     period_start: dt.date
     data_type: str
     value: Decimal | None  # NULL where the denominator is zero; a count for the five levels
-    numerator: int | None  # NULL for user-satisfaction-score
+    numerator: int | Decimal | None  # NULL for user-satisfaction-score; pounds for cost per transaction
     denominator: int | None
     published_at: dt.datetime  # time-zone aware, UTC
+    period: str = PERIOD
 
 
 @dataclass(frozen=True)
@@ -67,8 +79,8 @@ class ChannelTotal:
 
 
 def check_data_type(data_type: str) -> str:
-    if data_type not in DATA_TYPES:
-        raise ValueError(f"unknown data_type {data_type!r}: expected one of {', '.join(DATA_TYPES)}")
+    if data_type not in ALL_DATA_TYPES:
+        raise ValueError(f"unknown data_type {data_type!r}: expected one of {', '.join(ALL_DATA_TYPES)}")
     return data_type
 
 
@@ -81,7 +93,20 @@ def by_month(values: Sequence[PublishedValue]) -> dict[dt.date, list[PublishedVa
 
 
 def _order(value: PublishedValue) -> tuple[dt.date, int]:
-    return value.period_start, DATA_TYPES.index(value.data_type)
+    return value.period_start, ALL_DATA_TYPES.index(value.data_type)
+
+
+def numerator_of(raw: object, data_type: str) -> int | Decimal | None:
+    """The stored numerator as published: pounds to the penny, or a whole count.
+
+    The column is ``numeric`` (pounds for cost per transaction); PostgreSQL hands back a
+    Decimal and SQLite an integer or a float, so each is put back in its exact form here.
+    """
+    if raw is None:
+        return None
+    if data_type in GBP_DATA_TYPES:
+        return Decimal(str(raw)).quantize(Decimal("0.01"))
+    return int(raw)
 
 
 def _read(conn: sa.Connection, query: str, data_types: Sequence[str], **params) -> list[PublishedValue]:
@@ -94,17 +119,18 @@ def _read(conn: sa.Connection, query: str, data_types: Sequence[str], **params) 
         .columns(period_start=sa.Date, value=sa.Numeric(8, 2), published_at=UTCDateTime)
     )
     rows = conn.execute(
-        statement, {"data_types": list(data_types), "period": PERIOD, "service": SERVICE, **params}
+        statement, {"data_types": list(data_types), "service": SERVICE, **params}
     ).mappings()
     values = [
         PublishedValue(
             period_start=row["period_start"],
             data_type=row["data_type"],
             value=row["value"],
-            numerator=row["numerator"],
+            numerator=numerator_of(row["numerator"], row["data_type"]),
             denominator=row["denominator"],
             # PostgreSQL answers in the session's time zone; one zone everywhere.
             published_at=row["published_at"].astimezone(dt.timezone.utc),
+            period=row["period"],
         )
         for row in rows
     ]
@@ -119,7 +145,8 @@ def latest_values(conn: sa.Connection, data_types: Sequence[str] = DATA_TYPES) -
 def values_between(
     conn: sa.Connection, first: dt.date, last: dt.date, data_types: Sequence[str] = DATA_TYPES
 ) -> list[PublishedValue]:
-    """Published values whose period_start is in [first, last], both inclusive."""
+    """Published values whose period_start is in [first, last], both inclusive (by default the monthly
+    data types only: pass ALL_DATA_TYPES for cost per transaction too)."""
     return _read(conn, sql.PUBLISHED_BETWEEN, data_types, first=first, last=last)
 
 
@@ -129,7 +156,8 @@ def published_months(conn: sa.Connection, data_type: str | None = None) -> list[
         query = sa.text(sql.PUBLISHED_MONTHS).columns(period_start=sa.Date)
         return list(conn.execute(query, {"period": PERIOD, "service": SERVICE}).scalars())
     query = sa.text(sql.PUBLISHED_MONTHS_OF).columns(period_start=sa.Date)
-    return list(conn.execute(query, {"period": PERIOD, "service": SERVICE, "data_type": data_type}).scalars())
+    period = PERIOD_OF_DATA_TYPE.get(data_type, PERIOD)
+    return list(conn.execute(query, {"period": period, "service": SERVICE, "data_type": data_type}).scalars())
 
 
 @dataclass(frozen=True)
@@ -143,6 +171,7 @@ class Restatement:
     old_published_at: dt.datetime
     restated_at: dt.datetime
     run_id: str
+    period: str = PERIOD
 
 
 def restatements(conn: sa.Connection, since: dt.datetime | None = None) -> list[Restatement]:
@@ -154,13 +183,13 @@ def restatements(conn: sa.Connection, since: dt.datetime | None = None) -> list[
         period_start=sa.Date, old_value=sa.Numeric(8, 2), new_value=sa.Numeric(8, 2),
         old_published_at=UTCDateTime, restated_at=UTCDateTime,
     )
-    params = {"period": PERIOD, "service": SERVICE, **({} if since is None else {"since": since})}
+    params = {"service": SERVICE, **({} if since is None else {"since": since})}
     rows = conn.execute(query, params).mappings()
     return [
         Restatement(
             period_start=r["period_start"], data_type=r["data_type"], old_value=r["old_value"],
             new_value=r["new_value"], old_published_at=r["old_published_at"].astimezone(dt.timezone.utc),
-            restated_at=r["restated_at"].astimezone(dt.timezone.utc), run_id=r["run_id"],
+            restated_at=r["restated_at"].astimezone(dt.timezone.utc), run_id=r["run_id"], period=r["period"],
         )
         for r in rows
     ]
@@ -180,15 +209,11 @@ def channel_totals(conn: sa.Connection, month: dt.date | None = None) -> list[Ch
 # --- The open data (kpis.md section 7) -------------------------------------------------
 
 # Every measure of the open-data file, in its order (section 5's table, then section 6's),
-# with its unit. Cost per transaction (section 6, period "year") is listed whether or not
-# any is published yet: its rows take their place and unit as soon as they exist.
-YEARLY_GBP_DATA_TYPES = ("cost-per-transaction", "digital-cost-per-transaction")
+# with its unit.
 OPEN_DATA_UNITS = {
-    **{t: "count" if t in COUNT_DATA_TYPES else "percent" for t in DATA_TYPES},
-    **{t: "GBP" for t in YEARLY_GBP_DATA_TYPES},
+    t: "GBP" if t in GBP_DATA_TYPES else "count" if t in COUNT_DATA_TYPES else "percent" for t in ALL_DATA_TYPES
 }
 OPEN_DATA_MEASURES = tuple(OPEN_DATA_UNITS)
-_PENNY = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -212,13 +237,6 @@ def _case(mapping: dict[str, object]) -> str:
     return f"CASE p.data_type {whens} END"
 
 
-def _numerator(raw: object, unit: str) -> int | Decimal | None:
-    # An amount in pounds keeps its pence; a count is a whole number, however the column hands it back.
-    if raw is None:
-        return None
-    return Decimal(str(raw)).quantize(_PENNY) if unit == "GBP" else int(raw)
-
-
 def open_data_rows(conn: sa.Connection) -> list[OpenDataRow]:
     """Every published row, ordered by period_start, period, then OPEN_DATA_MEASURES."""
     query = (
@@ -232,7 +250,7 @@ def open_data_rows(conn: sa.Connection) -> list[OpenDataRow]:
     return [
         OpenDataRow(
             period_start=r["period_start"], period=r["period"], measure=r["data_type"], value=r["value"],
-            numerator=_numerator(r["numerator"], r["unit"]), denominator=r["denominator"], unit=r["unit"],
+            numerator=numerator_of(r["numerator"], r["data_type"]), denominator=r["denominator"], unit=r["unit"],
             published_at=r["published_at"].astimezone(dt.timezone.utc),
             # A date is a London calendar day (kpis.md, "Time").
             last_revised=None if r["last_restated_at"] is None else r["last_restated_at"].astimezone(LONDON).date(),

@@ -7,7 +7,7 @@ read typed published values, without Dagster running::
     kpis = PerformanceData(perfdata_database_url="postgresql+psycopg://reader@db/lpa")
     kpis.latest("completion-rate-percent")
 
-The data types are those of ``published.DATA_TYPES`` (kpis.md section 5). Each
+The data types are those of ``published.ALL_DATA_TYPES`` (kpis.md sections 5 and 6). Each
 KPI is published on its own, so a month may hold some data types and not others.
 """
 
@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from perfdata_assets.config import check_setting, normalise_url, perfdata_home
 from perfdata_assets.db import engines
 from perfdata_assets.publishing import atomic, published
-from perfdata_assets.publishing.published import DATA_TYPES, PublishedValue, check_data_type
+from perfdata_assets.publishing.published import ALL_DATA_TYPES, PublishedValue, check_data_type
 
 
 @functools.lru_cache(maxsize=8)
@@ -87,7 +87,7 @@ class PerformanceData(dg.ConfigurableResource):
         own latest month.
         """
         with self._engine().connect() as conn:
-            return published.latest_values(conn)
+            return published.latest_values(conn, ALL_DATA_TYPES)
 
     def history(self, data_type: str | None, start: dt.date, end: dt.date) -> list[PublishedValue]:
         """Published values with period_start in [start, end] (both inclusive), oldest first.
@@ -96,7 +96,7 @@ class PerformanceData(dg.ConfigurableResource):
         """
         if start > end:
             raise ValueError(f"start {start} is after end {end}")
-        data_types = DATA_TYPES if data_type is None else [check_data_type(data_type)]
+        data_types = ALL_DATA_TYPES if data_type is None else [check_data_type(data_type)]
         with self._engine().connect() as conn:
             return published.values_between(conn, start, end, data_types)
 

@@ -1,4 +1,4 @@
-"""The publication of kpis.md section 5, as SQL. This is the one place a published row is defined.
+"""The publication of kpis.md sections 5 and 6, as SQL. This is the one place a published row is defined.
 
 Writes copy the four KPI tables into ``perfdata.published_kpis`` in one
 ``INSERT ... SELECT`` (so a published figure is the KPI figure, never a
@@ -25,14 +25,30 @@ from __future__ import annotations
 
 def _level(data_type: str, column: str) -> str:
     return f"""
-SELECT u.month AS period_start, '{data_type}' AS data_type,
+SELECT u.month AS period_start, 'month' AS period, '{data_type}' AS data_type,
        CASE WHEN u.responses = 0 THEN NULL ELSE CAST(u.{column} AS NUMERIC) END AS value,
        u.{column} AS numerator, u.responses AS denominator
   FROM months m JOIN perfdata.user_satisfaction u ON u.month = m.month"""
 
 
+# Cost per transaction (kpis.md section 6) is published per year, period_start the window's
+# first month, for the quarters that ended in the twelve months up to the window's months
+# (those the cost_per_transaction asset recomputes for them):
+#   cost-per-transaction          cost_per_transaction_gbp          total_cost_gbp / transactions
+#   digital-cost-per-transaction  digital_cost_per_transaction_gbp  digital_cost_gbp / digital_transactions
+YEAR_ROWS = """
+SELECT c.window_start, 'year', 'cost-per-transaction', c.cost_per_transaction_gbp, c.total_cost_gbp, c.transactions
+  FROM perfdata.cost_per_transaction c
+ WHERE c.window_end >= :year_first AND c.window_end <= :year_last
+UNION ALL
+SELECT c.window_start, 'year', 'digital-cost-per-transaction', c.digital_cost_per_transaction_gbp,
+       c.digital_cost_gbp, c.digital_transactions
+  FROM perfdata.cost_per_transaction c
+ WHERE c.window_end >= :year_first AND c.window_end <= :year_last
+"""
+
 NEW_ROWS = f"""
-SELECT u.month AS period_start, 'user-satisfaction-percent' AS data_type,
+SELECT u.month AS period_start, 'month' AS period, 'user-satisfaction-percent' AS data_type,
        u.satisfied_percent AS value, u.satisfied + u.very_satisfied AS numerator, u.responses AS denominator
   FROM months m JOIN perfdata.user_satisfaction u ON u.month = m.month
 UNION ALL {_level("very-dissatisfied", "very_dissatisfied")}
@@ -41,17 +57,18 @@ UNION ALL {_level("neither", "neither")}
 UNION ALL {_level("satisfied", "satisfied")}
 UNION ALL {_level("very-satisfied", "very_satisfied")}
 UNION ALL
-SELECT s.month, 'uptime-percent', s.uptime_percent, s.healthy_minutes, s.observed_minutes
+SELECT s.month, 'month', 'uptime-percent', s.uptime_percent, s.healthy_minutes, s.observed_minutes
   FROM months m JOIN perfdata.service_uptime s ON s.month = m.month
 UNION ALL
-SELECT d.month, 'digital-take-up', d.take_up_percent, d.digital, d.total
+SELECT d.month, 'month', 'digital-take-up', d.take_up_percent, d.digital, d.total
   FROM months m JOIN perfdata.digital_take_up d ON d.month = m.month
 UNION ALL
-SELECT c.month, 'completion-rate-percent', c.completion_rate_percent, c.created, c.started
+SELECT c.month, 'month', 'completion-rate-percent', c.completion_rate_percent, c.created, c.started
   FROM months m JOIN perfdata.completion_rate c ON c.month = m.month
 UNION ALL
-SELECT u.month, 'user-satisfaction-score', u.score_percent, CAST(NULL AS INTEGER), u.responses
+SELECT u.month, 'month', 'user-satisfaction-score', u.score_percent, CAST(NULL AS INTEGER), u.responses
   FROM months m JOIN perfdata.user_satisfaction u ON u.month = m.month
+UNION ALL {YEAR_ROWS}
 """
 
 # A value published again with a different value is a restatement: the old
@@ -65,7 +82,7 @@ SELECT p.period_start, p.period, p.service, p.data_type, p.value, n.value, p.num
        p.denominator, n.denominator, p.published_at, :published_at, :run_id
   FROM new_rows n
   JOIN perfdata.published_kpis p
-    ON p.period = :period AND p.service = :service
+    ON p.period = n.period AND p.service = :service
    AND p.period_start = n.period_start AND p.data_type = n.data_type
  WHERE p.value IS DISTINCT FROM n.value
 """
@@ -75,34 +92,38 @@ SELECT p.period_start, p.period, p.service, p.data_type, p.value, n.value, p.num
 DELETE_REPUBLISHED = f"""
 {{months}}, new_rows AS ({NEW_ROWS})
 DELETE FROM perfdata.published_kpis
- WHERE period = :period AND service = :service
+ WHERE service = :service
    AND EXISTS (SELECT 1 FROM new_rows n
-                WHERE n.period_start = published_kpis.period_start AND n.data_type = published_kpis.data_type)
+                WHERE n.period = published_kpis.period AND n.period_start = published_kpis.period_start
+                  AND n.data_type = published_kpis.data_type)
 """
 
 PUBLISH = f"""
 {{months}}, new_rows AS ({NEW_ROWS})
 INSERT INTO perfdata.published_kpis
        (period_start, period, service, data_type, value, numerator, denominator, published_at)
-SELECT period_start, :period, :service, data_type, value, numerator, denominator, :published_at
+SELECT period_start, period, :service, data_type, value, numerator, denominator, :published_at
   FROM new_rows
 """
 
 # --- Reading -------------------------------------------------------------------
 
-_COLUMNS = "period_start, data_type, value, numerator, denominator, published_at"
+_COLUMNS = "period_start, period, data_type, value, numerator, denominator, published_at"
+
+# Each data type has one period (a month, or a year for cost per transaction), so the
+# reads below select by data type; OPG's files ask for the monthly data types only.
 
 PUBLISHED_BETWEEN = f"""
 SELECT {_COLUMNS}
   FROM perfdata.published_kpis
- WHERE period = :period AND service = :service AND data_type IN :data_types
+ WHERE service = :service AND data_type IN :data_types
    AND period_start >= :first AND period_start <= :last
 """
 
 LATEST = f"""
 SELECT {_COLUMNS}
   FROM perfdata.latest_kpis
- WHERE period = :period AND service = :service AND data_type IN :data_types
+ WHERE service = :service AND data_type IN :data_types
 """
 
 PUBLISHED_MONTHS_OF = """
@@ -113,9 +134,9 @@ SELECT period_start
 """
 
 RESTATEMENTS = """
-SELECT period_start, data_type, old_value, new_value, old_published_at, restated_at, run_id
+SELECT period_start, period, data_type, old_value, new_value, old_published_at, restated_at, run_id
   FROM perfdata.published_kpis_restatements
- WHERE period = :period AND service = :service {since}
+ WHERE service = :service {since}
  ORDER BY restated_at, period_start, data_type
 """
 

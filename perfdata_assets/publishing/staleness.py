@@ -17,8 +17,15 @@ from perfdata_assets.calendar import add_months, next_month
 from perfdata_assets.publishing.delivery import import_deadline
 
 # One dataset per KPI (published.KPI_OF_DATA_TYPE), named by its headline data
-# type, in the order of DATA_TYPES.
-DATASETS = ("user-satisfaction-percent", "uptime-percent", "digital-take-up", "completion-rate-percent")
+# type, in the order of ALL_DATA_TYPES.
+DATASETS = ("user-satisfaction-percent", "uptime-percent", "digital-take-up", "completion-rate-percent",
+            "cost-per-transaction")
+# Cost per transaction is a year's figure per quarter end, published with period_start the
+# year's first month; it is judged by its quarter end (the year's last month). A quarter is due
+# a month after the others would be: by OPG's import for the month after it (12:00 UTC on
+# 1 May for the year to March), so that finance has a month to send its costs.
+YEARLY = "cost-per-transaction"
+QUARTER_END_MONTHS = (3, 6, 9, 12)
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,16 @@ def expected_month(now: dt.datetime) -> tuple[dt.date, dt.datetime]:
     return month, import_deadline(month)
 
 
+def expected_quarter(now: dt.datetime) -> tuple[dt.date, dt.datetime]:
+    """The latest quarter end whose cost per transaction must be published at ``now``, and its deadline."""
+    month, _ = expected_month(now)
+    # The month before the expected month must end a quarter: its figure is due a month later.
+    quarter = add_months(month, -1)
+    while quarter.month not in QUARTER_END_MONTHS:
+        quarter = add_months(quarter, -1)
+    return quarter, import_deadline(next_month(quarter))
+
+
 def check_datasets(datasets: Iterable[str]) -> tuple[str, ...]:
     datasets = tuple(datasets)
     unknown = sorted(set(datasets) - set(DATASETS))
@@ -53,12 +70,18 @@ def stale_datasets(
 ) -> list[StaleDataset]:
     """The datasets (in DATASETS order) whose latest published month (``latest``, by data type;
     absent when never published) is before the month expected at ``now``."""
-    expected, due = expected_month(now)
     wanted = set(check_datasets(datasets))
     stale = []
     for dataset in (d for d in DATASETS if d in wanted):
         month = latest.get(dataset)
+        if dataset == YEARLY:
+            # Judged by the quarter end: the last month of the year published.
+            month = None if month is None else add_months(month, 11)
+            expected, due = expected_quarter(now)
+            later = None if month is None else import_deadline(next_month(add_months(month, 3)))
+        else:
+            expected, due = expected_month(now)
+            later = None if month is None else import_deadline(next_month(month))
         if month is None or month < expected:
-            since = due if month is None else import_deadline(next_month(month))
-            stale.append(StaleDataset(dataset, month, expected, since))
+            stale.append(StaleDataset(dataset, month, expected, due if later is None else later))
     return stale

@@ -19,7 +19,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from perfdata_assets.publishing import published, staleness
-from perfdata_assets.publishing.published import COUNT_DATA_TYPES, DATA_TYPES, PERIOD, SERVICE, PublishedValue
+from perfdata_assets.publishing.published import (
+    ALL_DATA_TYPES,
+    COUNT_DATA_TYPES,
+    GBP_DATA_TYPES,
+    SERVICE,
+    PublishedValue,
+)
 from perfdata_assets.publishing.resource import PerformanceData
 from perfdata_assets.web.errors import ApiError, documented
 from perfdata_assets.web.exports import CSV_MEDIA_TYPE, MONTH_PATTERN, month_param
@@ -29,7 +35,7 @@ log = logging.getLogger("perfdata.api")
 KPI_CSV_HEADER = ["period_start", "period", "service", "data_type", "value", "numerator", "denominator",
                   "published_at"]
 # Literal[tuple] is Literal[each item]: the documented enums are the very lists the code uses.
-DataType = Literal[DATA_TYPES]
+DataType = Literal[ALL_DATA_TYPES]
 
 
 # --- Documented shapes -------------------------------------------------------
@@ -39,22 +45,27 @@ _LEVELS = ", ".join(published.SATISFACTION_LEVELS)
 
 
 class KpiValue(BaseModel):
-    """One published value: one month of one data type (kpis.md section 5)."""
+    """One published value: one month of one data type (kpis.md section 5), or for cost per transaction
+    one year, the twelve months to a quarter end (section 6)."""
 
-    period_start: dt.date = Field(description="first day of the month")
-    period: Literal["month"]
+    period_start: dt.date = Field(description="first day of the month; for period year, of the year's first month")
+    period: Literal["month", "year"] = Field(
+        description="year for cost-per-transaction and digital-cost-per-transaction, month for the others")
     service: Literal["make-a-lpa"]
     data_type: DataType
     value: float | None = Field(
         description=f"a percentage to 2 decimal places; for the five satisfaction levels ({_LEVELS}) the number "
-        "of responses at that level, an integer; null when the denominator is 0"
+        "of responses at that level, an integer; for cost per transaction pounds per transaction, to 2 decimal "
+        "places; null when the denominator is 0"
     )
-    numerator: int | None = Field(
+    numerator: int | float | None = Field(
         description="satisfied + very satisfied, the level's count, healthy minutes, LPAs received online or "
-        "LPAs created; null for user-satisfaction-score"
+        "LPAs created; the year's cost (or digital cost) in pounds for cost per transaction; null for "
+        "user-satisfaction-score, and for the digital cost of a year without transactions"
     )
     denominator: int | None = Field(
-        description="feedback responses, minutes observed, LPAs received or LPAs started"
+        description="feedback responses, minutes observed, LPAs received, LPAs started, or the year's LPAs "
+        "received (online, for digital-cost-per-transaction)"
     )
     published_at: dt.datetime = Field(description="when the run that wrote this value published it")
 
@@ -69,11 +80,14 @@ class StaleDataset(BaseModel):
     """A KPI, named by its headline data type, whose latest published month is older than it should be."""
 
     dataset: Literal[staleness.DATASETS]
-    latest_month: str | None = Field(description="the latest month published, YYYY-MM; null if never published",
+    latest_month: str | None = Field(description="the latest month published, YYYY-MM (for cost-per-transaction, the "
+                                     "last month of the latest year published: its quarter end); null if never published",
                                      json_schema_extra={"pattern": MONTH_PATTERN})
     expected_month: str = Field(
         description="the month that should be published by now, YYYY-MM: last month from 12:00 UTC on the 1st "
-        "(OPG's import), the month before until then", json_schema_extra={"pattern": MONTH_PATTERN})
+        "(OPG's import), the month before until then; for cost-per-transaction the quarter end whose year should "
+        "be published, due a month later (by 12:00 UTC on 1 May for the year to March)",
+        json_schema_extra={"pattern": MONTH_PATTERN})
     due: dt.datetime = Field(
         description="since when it is late: the deadline (12:00 UTC on the 1st) of the first month missing")
 
@@ -88,7 +102,8 @@ class Health(BaseModel):
 class Revision(BaseModel):
     """A published value replaced by a different one (kpis.md section 5: restatements are kept)."""
 
-    period_start: dt.date = Field(description="first day of the month revised")
+    period_start: dt.date = Field(description="first day of the month revised (of the year, for period year)")
+    period: Literal["month", "year"]
     data_type: DataType
     old_value: float | None = Field(description="the value published before; null when it was null")
     new_value: float | None = Field(description="the value published since")
@@ -117,14 +132,21 @@ def _json_value(v: PublishedValue) -> int | float | None:
     return _number(v.value, v.data_type)
 
 
+def _json_numerator(v: PublishedValue) -> int | float | None:
+    # Pounds are a JSON number with their pence; counts an integer.
+    if v.numerator is None:
+        return None
+    return float(v.numerator) if v.data_type in GBP_DATA_TYPES else int(v.numerator)
+
+
 def _kpi_record(v: PublishedValue) -> dict:
     return {
         "period_start": v.period_start.isoformat(),
-        "period": PERIOD,
+        "period": v.period,
         "service": SERVICE,
         "data_type": v.data_type,
         "value": _json_value(v),
-        "numerator": v.numerator,
+        "numerator": _json_numerator(v),
         "denominator": v.denominator,
         "published_at": v.published_at.isoformat(),
     }
@@ -139,7 +161,7 @@ def _kpis_csv(values: list[PublishedValue]) -> bytes:
     writer.writerow(KPI_CSV_HEADER)
     for v in values:
         writer.writerow([
-            v.period_start.isoformat(), PERIOD, SERVICE, v.data_type,
+            v.period_start.isoformat(), v.period, SERVICE, v.data_type,
             blank(v.value),  # the Decimal as published, e.g. 87.50
             blank(v.numerator), blank(v.denominator), v.published_at.isoformat(),
         ])
@@ -183,6 +205,7 @@ def _kpis_response(values: list[PublishedValue], format: str | None, accept: str
 def _revision_record(r: published.Restatement) -> dict:
     return {
         "period_start": r.period_start.isoformat(),
+        "period": r.period,
         "data_type": r.data_type,
         "old_value": _number(r.old_value, r.data_type),
         "new_value": _number(r.new_value, r.data_type),
@@ -278,7 +301,9 @@ def kpis_router(performance: PerformanceData) -> APIRouter:
         """Published values, oldest month first.
 
         A month lists the data types published for it: a KPI whose inputs are not
-        yet complete for the month is absent, never zero.
+        yet complete for the month is absent, never zero. Cost per transaction is a
+        year's figure (period year), listed under the year's first month: ``from``
+        and ``to`` select it by that month.
         """
         first = month_param("from", from_) if from_ is not None else dt.date.min
         last = month_param("to", to) if to is not None else dt.date.max

@@ -10,6 +10,7 @@ import uvicorn
 
 from perfdata_assets.config import ConfigError, check_settings, database_urls
 from perfdata_assets.publishing.staleness import DATASETS
+from perfdata_assets.sources.costs.assets import service_costs_source_from_env
 from perfdata_assets.sources.sirius.assets import channel_counts_source_from_env
 from perfdata_assets.sources.uptime.assets import uptime_source_from_env
 from perfdata_assets.web.api import create_app
@@ -18,9 +19,12 @@ from perfdata_assets.web.ratelimit import RateLimit
 
 def configured_datasets() -> list[str]:
     """The KPIs this deployment publishes, judged from the same environment as the code location's
-    resources: without Sirius or the uptime source, their KPI is never published, so never late."""
-    optional = {"digital-take-up": channel_counts_source_from_env(), "uptime-percent": uptime_source_from_env()}
-    return [d for d in DATASETS if d not in optional or optional[d].is_configured]
+    resources: without Sirius or the uptime source, their KPI is never published, so never late; cost per
+    transaction needs the service's costs and Sirius's counts both."""
+    counts = channel_counts_source_from_env()
+    optional = {"digital-take-up": [counts], "uptime-percent": [uptime_source_from_env()],
+                "cost-per-transaction": [service_costs_source_from_env(), counts]}
+    return [d for d in DATASETS if all(source.is_configured for source in optional.get(d, []))]
 
 
 def serve(

@@ -43,7 +43,8 @@ def shape(backend) -> dict[str, dict]:
 
 def test_the_recreated_tables_are_the_migrated_tables(backend):
     migrated = shape(backend)
-    assert set(migrated) == {"user_satisfaction", "completion_rate", "digital_take_up", "service_uptime"}
+    assert set(migrated) == {"user_satisfaction", "completion_rate", "digital_take_up", "service_uptime",
+                             "cost_per_transaction"}
     assert migrated["service_uptime"]["primary_key"]["constrained_columns"] == ["month"]
     if backend.name == "postgres":
         assert "perfdata_reader=r/" in migrated["service_uptime"]["acl"]
@@ -54,7 +55,8 @@ def test_the_recreated_tables_are_the_migrated_tables(backend):
 
     assert [r.describe() for r in recreated] == [
         "perfdata.user_satisfaction (0 rows dropped)", "perfdata.completion_rate (1 row dropped)",
-        "perfdata.digital_take_up (0 rows dropped)", "perfdata.service_uptime (0 rows dropped)"]
+        "perfdata.digital_take_up (0 rows dropped)", "perfdata.service_uptime (0 rows dropped)",
+        "perfdata.cost_per_transaction (0 rows dropped)"]
     assert shape(backend) == migrated
     assert backend.query(f"SELECT count(*) FROM {SCHEMA}.completion_rate") == [(0,)]
 

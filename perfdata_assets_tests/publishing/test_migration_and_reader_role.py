@@ -21,9 +21,9 @@ postgres_only = pytest.mark.parametrize("backend", [pytest.param("postgres", mar
                                         indirect=True)
 
 READABLE = ["published_kpis", "latest_kpis", "published_kpis_restatements", "user_satisfaction", "completion_rate",
-            "digital_take_up", "service_uptime", "published_channel_totals"]
+            "digital_take_up", "service_uptime", "published_channel_totals", "cost_per_transaction"]
 DENIED = ["raw_feedback", "lpa_lifecycle_events", "channel_counts", "loaded_days", "uptime_days",
-          "publication_deliveries", "alembic_version"]
+          "publication_deliveries", "alembic_version", "service_costs"]
 
 
 def migrate(engine: sa.Engine, revision: str, downgrade: bool = False) -> None:
@@ -118,3 +118,36 @@ def test_the_table_refuses_an_unknown_data_type(backend, data_type):
             ),
             {"data_type": data_type},
         )
+
+
+def test_0006_down_and_up_keeps_the_monthly_publication_exactly_and_drops_the_years(backend):
+    import datetime as dt
+    from decimal import Decimal
+
+    from perfdata_assets.publishing import published
+
+    seed_publication(backend)
+    with backend.dbs.perfdata.begin() as conn:
+        conn.execute(sa.text("INSERT INTO perfdata.cost_per_transaction VALUES "
+                             "('2024-03-01', '2023-04-01', 19005.96, 14399.98, 1050, 630, 18.10, 22.86)"))
+        conn.execute(sa.text(
+            "INSERT INTO perfdata.published_kpis VALUES ('2023-04-01', 'year', 'make-a-lpa', 'cost-per-transaction', "
+            "18.10, 19005.96, 1050, '2024-04-02 06:30:00+00')"))
+
+    def monthly() -> list:
+        with backend.dbs.perfdata.connect() as conn:
+            return published.values_between(conn, dt.date(2024, 1, 1), dt.date(2024, 3, 1))
+
+    before = monthly()
+    assert before and all(isinstance(v.numerator, int) for v in before if v.numerator is not None)
+    migrate(backend.dbs.perfdata, "0005", downgrade=True)
+    assert backend.query("SELECT count(*) FROM perfdata.published_kpis WHERE period = 'year'") == [(0,)]
+    migrate(backend.dbs.perfdata, "head")
+    assert monthly() == before
+    with backend.dbs.perfdata.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO perfdata.published_kpis VALUES ('2023-04-01', 'year', 'make-a-lpa', 'cost-per-transaction', "
+            "18.10, 19005.96, 1050, '2024-04-02 06:30:00+00')"))
+        [year] = published.values_between(conn, dt.date(2023, 4, 1), dt.date(2023, 4, 1), published.COST_DATA_TYPES)
+    assert (year.period, year.value, year.numerator, year.denominator) == ("year", Decimal("18.10"),
+                                                                           Decimal("19005.96"), 1050)

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from perfdata_assets.publishing.assets import publish
 from perfdata_assets.publishing.delivery import import_deadline
-from perfdata_assets.publishing.published import DATA_TYPES
+from perfdata_assets.publishing.published import ALL_DATA_TYPES, DATA_TYPES
 from perfdata_assets.publishing.resource import PerformanceData
-from perfdata_assets.publishing.staleness import DATASETS, expected_month
+from perfdata_assets.publishing.staleness import DATASETS, expected_month, expected_quarter
 from perfdata_assets.web import api, server
 from perfdata_assets_tests.publishing.fixtures import MONTHS, seed_kpis, seed_publication
 from perfdata_assets_tests.web.conftest import AUTH, TOKEN, app_for
@@ -96,12 +96,16 @@ def publish_relative_to_today(backend) -> dt.date:
 
 def test_healthcheck_lists_each_stale_dataset_and_since_when(backend):
     expected = publish_relative_to_today(backend)
+    quarter, quarter_due = expected_quarter(NOW)
     stale = [
         {"dataset": "uptime-percent", "latest_month": None, "expected_month": f"{expected:%Y-%m}",
          "due": import_deadline(expected).isoformat()},
         # Digital take-up was last published for March 2024: late since April was due, on 1 May.
         {"dataset": "digital-take-up", "latest_month": "2024-03", "expected_month": f"{expected:%Y-%m}",
          "due": "2024-05-01T12:00:00+00:00"},
+        # Cost per transaction never published: judged by its quarter end.
+        {"dataset": "cost-per-transaction", "latest_month": None, "expected_month": f"{quarter:%Y-%m}",
+         "due": quarter_due.isoformat()},
     ]
     with TestClient(app_for(backend, token=None, clock=lambda: NOW)) as client:
         response = client.get("/v1/healthcheck")
@@ -114,6 +118,8 @@ def test_healthcheck_lists_each_stale_dataset_and_since_when(backend):
                 "latest published none",
                 f"digital-take-up: stale since 2024-05-01T12:00:00+00:00: {expected:%Y-%m} expected, "
                 "latest published 2024-03",
+                f"cost-per-transaction: stale since {quarter_due.isoformat()}: {quarter:%Y-%m} expected, "
+                "latest published none",
             ]
         assert client.get("/v1/healthcheck", params={"strict": "0"}).status_code == 200
         opg_error(client.get("/v1/healthcheck", params={"strict": "maybe"}), 400, "OPGDATA-API-INVALIDREQUEST",
@@ -122,7 +128,8 @@ def test_healthcheck_lists_each_stale_dataset_and_since_when(backend):
 
 def test_a_deployment_without_sirius_or_uptime_expects_neither(backend, monkeypatch):
     publish_relative_to_today(backend)
-    for variable in ("SIRIUS_BASE_URL", "SIRIUS_CHANNEL_COUNTS_CSV", "UPTIME_HEALTH_CHECK_ID", "SERVICE_UPTIME_CSV"):
+    for variable in ("SIRIUS_BASE_URL", "SIRIUS_CHANNEL_COUNTS_CSV", "UPTIME_HEALTH_CHECK_ID", "SERVICE_UPTIME_CSV",
+                     "SERVICE_COSTS_CSV"):
         monkeypatch.delenv(variable, raising=False)
     datasets = server.configured_datasets()
     assert datasets == ["user-satisfaction-percent", "completion-rate-percent"]
@@ -131,6 +138,10 @@ def test_a_deployment_without_sirius_or_uptime_expects_neither(backend, monkeypa
         assert client.get("/v1/healthcheck", params={"strict": "1"}).status_code == 200
     monkeypatch.setenv("SIRIUS_CHANNEL_COUNTS_CSV", "counts.csv")
     assert server.configured_datasets() == ["user-satisfaction-percent", "digital-take-up", "completion-rate-percent"]
+    # Cost per transaction needs both the costs and the Sirius counts.
+    monkeypatch.setenv("SERVICE_COSTS_CSV", "costs.csv")
+    assert server.configured_datasets() == ["user-satisfaction-percent", "digital-take-up", "completion-rate-percent",
+                                            "cost-per-transaction"]
     with pytest.raises(ValueError, match="unknown dataset"):
         app_for(backend, expected_datasets=["digital-take-up-percent"])
 
@@ -361,7 +372,7 @@ def test_the_committed_openapi_document_is_what_the_app_serves(backend):
     assert document["paths"]["/v1/kpis"]["get"]["security"] == [{"HTTPBearer": []}]
     assert document["paths"]["/v1/kpis/revisions"]["get"]["security"] == [{"HTTPBearer": []}]
     # The documented data types are the publication's, in its order; no stale name or count remains.
-    assert document["components"]["schemas"]["KpiValue"]["properties"]["data_type"]["enum"] == list(DATA_TYPES)
+    assert document["components"]["schemas"]["KpiValue"]["properties"]["data_type"]["enum"] == list(ALL_DATA_TYPES)
     for stale in ("make_a_lpa_", "digital-take-up-percent", "all four"):
         assert stale not in committed, stale
     export = document["paths"]["/v1/exports/performance-data/{month}.json"]["get"]
@@ -385,8 +396,8 @@ def test_revisions_list_every_restated_value_with_its_old_value(backend, client)
     again = {"old_published_at": STAMP, "restated_at": "2024-04-05T09:00:00+00:00", "run_id": "run-1"}
     # Oldest restatement first, then by month and data type; counts as integers, as everywhere.
     assert revisions == [
-        {"period_start": "2024-03-01", "data_type": "completion-rate-percent", "old_value": 133.33,
+        {"period_start": "2024-03-01", "period": "month", "data_type": "completion-rate-percent", "old_value": 133.33,
          "new_value": 100.0, **again},
-        {"period_start": "2024-03-01", "data_type": "satisfied", "old_value": 1, "new_value": 0, **again},
-        {"period_start": "2024-03-01", "data_type": "very-satisfied", "old_value": 1, "new_value": 2, **again},
+        {"period_start": "2024-03-01", "period": "month", "data_type": "satisfied", "old_value": 1, "new_value": 0, **again},
+        {"period_start": "2024-03-01", "period": "month", "data_type": "very-satisfied", "old_value": 1, "new_value": 2, **again},
     ]

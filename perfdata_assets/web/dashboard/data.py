@@ -26,7 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import sqlalchemy as sa
 
 from perfdata_assets.calendar import add_months, next_month
-from perfdata_assets.publishing.published import DATA_TYPES, PublishedValue, Restatement
+from perfdata_assets.publishing.published import COST_DATA_TYPES, DATA_TYPES, PublishedValue, Restatement
 from perfdata_assets.publishing.resource import PerformanceData
 
 log = logging.getLogger("perfdata.dashboard")
@@ -167,6 +167,7 @@ class Dashboard:
     levels: Breakdown
     channels: Breakdown
     published_at: dt.datetime | None = None  # when the latest month was last published (UTC)
+    costs: list["QuarterCost"] = field(default_factory=list)  # cost per transaction, oldest quarter first
 
     @property
     def latest_month(self) -> dt.date | None:
@@ -242,7 +243,32 @@ def read_dashboard(performance: PerformanceData) -> Dashboard:
     take_up = by_spec[TAKE_UP.key].latest
     channels = _breakdown(performance, channel_split, by_key.get((take_up.month, TAKE_UP.data_type)))
     published_at = max((v.published_at for v in values if v.period_start == latest), default=None)
-    return Dashboard(published_months, kpis, score, levels, channels, published_at)
+    return Dashboard(published_months, kpis, score, levels, channels, published_at, cost_quarters(performance))
+
+
+# --- Cost per transaction, per quarter ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuarterCost:
+    """One year to a quarter's end: its cost per transaction and digital cost per transaction as
+    published, with the costs (numerators) and transactions (denominators) behind them."""
+
+    year_from: dt.date  # the year's first month (period_start)
+    cost: PublishedValue | None
+    digital: PublishedValue | None
+
+    @property
+    def year_to(self) -> dt.date:
+        """The quarter end: the year's last month."""
+        return add_months(self.year_from, 11)
+
+
+def cost_quarters(performance: PerformanceData) -> list[QuarterCost]:
+    by_type = {t: {v.period_start: v for v in performance.history(t, dt.date.min, dt.date.max)}
+               for t in COST_DATA_TYPES}
+    starts = sorted(set().union(*(set(v) for v in by_type.values())))
+    return [QuarterCost(s, by_type[COST_DATA_TYPES[0]].get(s), by_type[COST_DATA_TYPES[1]].get(s)) for s in starts]
 
 
 # --- The latest month's breakdowns ------------------------------------------------------

@@ -37,6 +37,11 @@ def count(value: int) -> str:
     return f"{value:,}"
 
 
+def pounds(value: Decimal | None) -> str:
+    """£1,234.56; a figure with nothing to divide by has none."""
+    return NO_FIGURE if value is None else f"£{value.quantize(CENT):,}"
+
+
 def date_name(day: dt.date) -> str:
     return f"{day.day} {month_name(day)}"
 

@@ -522,3 +522,28 @@ def test_the_page_structure_is_accessible(backend):
     assert len(charts) == 4
     assert all(c.attrs["role"] == "img" and c.attrs["focusable"] == "false" for c in charts)
     assert all(len(c.by_id(c.attrs["id"] + "-desc").text()) > 80 for c in charts)
+
+
+def test_cost_per_transaction_has_its_card_and_a_table_per_quarter_with_the_costs_behind_it(backend):
+    from perfdata_assets_tests.publishing.fixtures import MONTHS, PUBLISHED_AT
+
+    seed_kpis(backend)
+    with backend.dbs.perfdata.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO perfdata.cost_per_transaction VALUES "
+            "('2023-12-01', '2023-01-01', 2583675.83, 1136435.23, 428648, 300458, 6.03, 3.78), "
+            "('2024-03-01', '2023-04-01', 19005.96, NULL, 0, 0, NULL, NULL)"))
+        publish(conn, MONTHS, PUBLISHED_AT)
+    _, doc = get_page(backend)
+    # The latest quarter had no transactions: no figure, never a zero.
+    assert doc.by_id("cost-per-transaction-latest-year").text() == "Year to March 2024"
+    assert doc.by_id("cost-per-transaction-latest-value").text() == "No figure"
+    costs = table(doc, "cost-per-transaction-table")
+    assert costs.header == ["Year to", "Cost per transaction", "Total cost", "LPAs received",
+                            "Digital cost per transaction", "Digital cost", "LPAs made online"]
+    assert costs.rows == [
+        ["March 2024", "No figure", "£19,005.96", "0", "No figure", "No figure", "0"],
+        ["December 2023", "£6.03", "£2,583,675.83", "428,648", "£3.78", "£1,136,435.23", "300,458"],
+    ]
+    assert doc.by_id("contents-heading") is not None and "Cost per transaction" in doc.by_id(
+        "cost-per-transaction-heading").text()
