@@ -176,7 +176,8 @@ def test_with_only_the_lpa_database_backfill_publishes_what_it_can_and_names_wha
                  "USD_GBP_RATES_CSV": str(costs)}, tmp_path, ok=False)
     assert wrong.returncode == 2 and "Traceback" not in wrong.stderr and "materialising" not in wrong.stdout
     assert [line for line in wrong.stderr.splitlines() if line.startswith("perfdata")] == [
-        "perfdata: error: SERVICE_COST_AWS_ACCOUNTS: item 1 of 1 is not a 12-digit AWS account id"]
+        "perfdata: error: SERVICE_COST_AWS_ACCOUNTS='1234-5678-9012': expected comma-separated 12-digit AWS account "
+        "ids, e.g. 123456789012,210987654321"]
     only = run([perfdata, "backfill", "--start", "2024-01-01", "--end", "2024-01-31", "--select",
                 "raw_feedback,user_satisfaction"], env, tmp_path).stdout
     assert "materialising daily assets (raw_feedback)" in only and "monthly assets (user_satisfaction)" in only
