@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 
 from perfdata_assets.devtools.loopback import free_port as _free_port
+from perfdata_assets.devtools.loopback import restored_environment
 
 DEMO_BUCKET = "opg-performance-data-demo"
 
@@ -34,23 +35,18 @@ def bucket_stub_for_this_process(bucket: str = DEMO_BUCKET, moto_endpoint: str |
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         endpoint = f"http://127.0.0.1:{port}"
-    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL_S3", "PERFDATA_PUBLICATION_BUCKET", "AWS_DEFAULT_REGION")}
     try:
-        os.environ["AWS_ENDPOINT_URL_S3"] = endpoint
-        os.environ["PERFDATA_PUBLICATION_BUCKET"] = bucket
-        os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
-        boto3.session.Session().client("s3").create_bucket(
-            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": os.environ["AWS_DEFAULT_REGION"]}
-        )
-        yield endpoint
+        with restored_environment("AWS_ENDPOINT_URL_S3", "PERFDATA_PUBLICATION_BUCKET", "AWS_DEFAULT_REGION"):
+            os.environ["AWS_ENDPOINT_URL_S3"] = endpoint
+            os.environ["PERFDATA_PUBLICATION_BUCKET"] = bucket
+            os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+            boto3.session.Session().client("s3").create_bucket(
+                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": os.environ["AWS_DEFAULT_REGION"]}
+            )
+            yield endpoint
     finally:
         if server is not None:
             server.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def bucket_keys(bucket: str = DEMO_BUCKET) -> list[str]:

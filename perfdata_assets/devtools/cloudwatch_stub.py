@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from perfdata_assets.devtools.loopback import free_port as _free_port
+from perfdata_assets.devtools.loopback import restored_environment
 from perfdata_assets.devtools.loopback import wait_for_port as _wait_for_port
 from perfdata_assets.sources.uptime.cloudwatch import DIMENSION, METRIC, NAMESPACE, REGION, period_for
 from perfdata_assets.sources.uptime.figures import UTC, UptimeDay, UptimeRefused, day_bounds, days_between
@@ -223,12 +224,11 @@ def cloudwatch_stub_for_this_process(
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    saved = {name: os.environ.get(name) for name in (*_ENV_SET, *_ENV_REMOVED)}
     server.start()
     try:
         _wait_for_port(port)
         url = f"http://127.0.0.1:{port}"
-        with _linear_get_metric_data():
+        with _linear_get_metric_data(), restored_environment(*_ENV_SET, *_ENV_REMOVED):
             started = time.monotonic()
             points = [p for day in days for p in _datapoints(day, periods[day], seed, now)]
             if not _load_in_process(health_check_id, points):
@@ -243,9 +243,4 @@ def cloudwatch_stub_for_this_process(
                 os.environ.update(DUMMY_CREDENTIALS)
             yield stub
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         server.stop()

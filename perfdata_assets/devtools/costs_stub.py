@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from perfdata_assets.calendar import add_months, next_month
+from perfdata_assets.devtools.loopback import restored_environment
 
 DEMO_ACCOUNTS = "111122223333"  # a made-up account id: moto holds its bill
 _ENV = ("SERVICE_COSTS_CSV", "SERVICE_COST_AWS_ACCOUNTS", "USD_GBP_RATES_CSV", "AWS_ENDPOINT_URL_COST_EXPLORER")
@@ -98,17 +99,10 @@ def costs_stub_for_this_process(moto_url: str, first: dt.date, last: dt.date, se
     finance.write_text(finance_csv(months, seed), encoding="utf-8")
     rates.write_text(rates_csv(months, seed), encoding="utf-8")
     queue_cost_and_usage(moto_url, aws_bill(months, seed))
-    saved = {name: os.environ.get(name) for name in _ENV}
-    try:
+    with restored_environment(*_ENV):
         os.environ.update({
             "SERVICE_COSTS_CSV": str(finance), "USD_GBP_RATES_CSV": str(rates),
             "SERVICE_COST_AWS_ACCOUNTS": DEMO_ACCOUNTS, "AWS_ENDPOINT_URL_COST_EXPLORER": moto_url,
         })
         yield {"finance_csv": finance, "rates_csv": rates, "months": len(months),
                "first": months[0], "last": add_months(months[0], len(months) - 1)}
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

@@ -25,6 +25,7 @@ from perfdata_assets.config import DatabaseUrls, default_sqlite_urls, perfdata_h
 from perfdata_assets.db.engines import databases, databases_for, lpa_write_engine, sqlite_perfdata_file
 from perfdata_assets.db.migrate import upgrade
 from perfdata_assets.devtools.demo_database import claim_demo_database, describe
+from perfdata_assets.devtools.loopback import restored_environment
 from perfdata_assets.devtools.lpa_seed import seed
 
 # Demo credentials for the stub's signature check: not secrets, never used against AWS.
@@ -148,14 +149,7 @@ def _code_location_reads(database_url: str | None) -> Iterator[None]:
         return
     if "perfdata_assets.definitions" in sys.modules:
         raise RuntimeError("the code location was loaded before the demo chose its database")
-    saved = {name: os.environ.get(name) for name in ("LPA_DATABASE_URL", "PERFDATA_DATABASE_URL")}
-    os.environ["LPA_DATABASE_URL"] = database_url
-    os.environ.pop("PERFDATA_DATABASE_URL", None)
-    try:
+    with restored_environment("LPA_DATABASE_URL", "PERFDATA_DATABASE_URL"):
+        os.environ["LPA_DATABASE_URL"] = database_url
+        os.environ.pop("PERFDATA_DATABASE_URL", None)
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

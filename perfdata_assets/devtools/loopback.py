@@ -1,9 +1,13 @@
-"""Ports on 127.0.0.1 for the stand-ins, the tests and the bench: a free one, and waiting for one to answer."""
+"""Ports on 127.0.0.1 for the stand-ins, the tests and the bench: a free one, and waiting for one to answer;
+and the environment a stand-in points at itself, put back afterwards."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import time
+from collections.abc import Iterator
 
 
 def free_port() -> int:
@@ -24,3 +28,18 @@ def wait_for_port(port: int, timeout: float = 10) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"nothing listens on 127.0.0.1:{port}") from None
             time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def restored_environment(*names: str) -> Iterator[None]:
+    """Whatever the block sets or removes of these variables is put back as it was: a stand-in
+    points os.environ at itself only while it runs."""
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
