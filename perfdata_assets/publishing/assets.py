@@ -23,6 +23,7 @@ from perfdata_assets.publishing.published import (
     Restatement,
 )
 from perfdata_assets.publishing.resource import ExportDirectory
+from perfdata_assets.publishing.webhooks import announces
 
 OWNERS = ["team:opg-perfdata"]
 KPI_ASSETS = ("user_satisfaction", "completion_rate", "digital_take_up", "service_uptime")
@@ -115,11 +116,14 @@ def published_kpis(context: dg.AssetExecutionContext, database: PerfdataDatabase
         recent_months = published.published_months(conn)[-PREVIEW_MONTHS:]
         recent = published.values_between(conn, recent_months[0], recent_months[-1]) if recent_months else []
 
+    # Only new or changed rows are written (sql.py): they carry this run's published_at.
     written = [v for v in in_window if v.published_at == published_at]
-    by_month = published.by_month(written)
+    by_month = published.by_month(in_window)
+    written_by_month = published.by_month(written)
     waiting: dict[dt.date, list[str]] = {}
     for month in months:
         values = by_month.get(month, [])
+        month_written = written_by_month.get(month, [])
         kpis = sorted({KPI_OF_DATA_TYPE[t] for t in DATA_TYPES} - {KPI_OF_DATA_TYPE[v.data_type] for v in values})
         if kpis:
             waiting[month] = kpis
@@ -128,7 +132,13 @@ def published_kpis(context: dg.AssetExecutionContext, database: PerfdataDatabase
         context.add_asset_metadata(
             {
                 **{v.data_type: _value_metadata(v.value) for v in values},
-                "published_at": dg.MetadataValue.timestamp(published_at),
+                # When the month's rows were last written (an unchanged row keeps its time).
+                "published_at": dg.MetadataValue.timestamp(max((v.published_at for v in values), default=published_at)),
+                # What the kpis-published webhook announces: nothing when this run wrote nothing.
+                "rows_written": len(month_written),
+                # False for a run that must not announce (`perfdata rebuild` without --announce).
+                "announce": announces(context.run.tags),
+                "written": ", ".join(v.data_type for v in month_written) or "none",
                 "not_published_yet": ", ".join(kpis) or "none",
                 "restated": ", ".join(r.data_type for r in restated if r.period_start == month) or "none",
                 # What the revisions webhook announces: read back from this metadata, not the database.
@@ -145,6 +155,7 @@ def published_kpis(context: dg.AssetExecutionContext, database: PerfdataDatabase
     return dg.MaterializeResult(
         metadata={
             "months_published": len(by_month),
+            "months_written": len(written_by_month),
             "rows_written": len(written),
             "restatements": len(restated),
             "months_with_kpis_waiting": ", ".join(_month_label(m) for m in waiting) or "none",
