@@ -215,9 +215,11 @@ def test_a_configured_source_is_due_and_a_never_materialised_asset_is_announced(
             assert perfdata_overdue_webhook(context).skip_message.startswith(
                 "never materialised, not due since this sensor started watching (2025-01-14 12:00 UTC): ")
             clock["t"] = at(2025, 1, 15, 9, 5)
-            # The first deadline since: announced.
-            assert perfdata_overdue_webhook(context).skip_message == \
-                "overdue sirius_channel_counts, digital_take_up: 2 delivered"
+            # The first deadline since, each asset's own: announced.
+            assert perfdata_overdue_webhook(context).skip_message == "overdue sirius_channel_counts: 1 delivered"
+            clock["t"] = at(2025, 2, 1, 12, 5)
+            assert perfdata_overdue_webhook(context).skip_message.startswith("overdue ")
+            assert "digital_take_up" in [b["asset"] for b in receiver.bodies]
     sirius = receiver.bodies[0]
     assert sirius["last_materialised_at"] is None and sirius["overdue_since"] is None
     assert sirius["deadline"] == "2025-01-15T09:00:00+00:00"
