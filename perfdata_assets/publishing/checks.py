@@ -71,7 +71,7 @@ def _months_written_in_run(context: dg.AssetCheckExecutionContext) -> set[dt.dat
         return None
 
     def written(m: dg.AssetMaterialization) -> bool:
-        entry = m.metadata.get("rows_written")
+        entry = m.metadata.get("month_rows_written")
         return entry is None or bool(entry.value)
 
     # An unchanged month was judged when it was written: flagging it again is noise.

@@ -90,9 +90,9 @@ def revised_summary(record: dg.EventLogRecord) -> dict | None:
 def announced(record: dg.EventLogRecord) -> bool:
     """Whether a materialisation is announced: it wrote rows, and its run may announce.
 
-    A materialisation from before rows_written was recorded counts as written."""
+    A materialisation from before month_rows_written was recorded counts as written."""
     metadata = record.asset_materialization.metadata
-    written = _metadata_value(metadata, "rows_written")
+    written = _metadata_value(metadata, "month_rows_written")
     return (written is None or written > 0) and _metadata_value(metadata, "announce") is not False
 
 

@@ -99,6 +99,13 @@ SELECT n.period_start, :period, :service, n.data_type, n.value, n.numerator, n.d
   FROM new_rows n
  WHERE NOT EXISTS (SELECT 1 FROM perfdata.published_kpis p
                     WHERE p.period = :period AND p.service = :service AND {_SAME_ROW})
+RETURNING period_start, data_type
+"""
+
+# What the KPI tables hold to publish for the window's months, written or unchanged.
+PUBLISHABLE = f"""
+{{months}}, new_rows AS ({NEW_ROWS})
+SELECT period_start, data_type FROM new_rows
 """
 
 # --- Reading -------------------------------------------------------------------

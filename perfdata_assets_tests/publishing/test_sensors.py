@@ -4,6 +4,7 @@ import contextlib
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
 from perfdata_assets.config import ConfigError
 from perfdata_assets.publishing.assets import published_kpis
@@ -65,10 +66,22 @@ def test_one_webhook_per_published_month_and_never_twice(backend, instance):
         assert published_kpis_webhook(restarted).skip_message == "no newly published month"
         assert len(first.bodies) == 3
 
-        # Re-publishing February is a new publication: one more notification.
+        # Re-publishing February unchanged writes nothing and says nothing (before issue 25 it
+        # was announced again on every monthly re-run); its published_at stays.
         assert materialize([published_kpis], backend, "2024-02-01", instance=instance).success
+        assert published_kpis_webhook(restarted).skip_message == "nothing newly written to announce"
+        assert backend.query("SELECT DISTINCT published_at FROM perfdata.published_kpis") == stored
+        assert len(first.bodies) == 3
+
+        # A changed March is written: published once, and what it revised.
+        with backend.dbs.perfdata.begin() as conn:
+            conn.execute(sa.text("UPDATE perfdata.completion_rate SET created = 3, completion_rate_percent = 100.00 "
+                                 "WHERE month = '2024-03-01'"))
+        assert materialize([published_kpis], backend, "2024-03-01", instance=instance).success
         published_kpis_webhook(restarted)
-        assert [b["month"] for b in first.bodies] == ["2024-01", "2024-02", "2024-03", "2024-02"]
+        assert [(b["event"], b["month"]) for b in first.bodies[3:]] == [("kpis-published", "2024-03"),
+                                                                           ("kpis-revised", "2024-03")]
+        assert published_kpis_webhook(restarted).skip_message == "no newly published month"
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
