@@ -25,7 +25,7 @@ from perfdata_assets.calendar import (
     range_tags,
 )
 from perfdata_assets.configured import skipped_asset_names
-from perfdata_assets.db.ledger import missing_days
+from perfdata_assets.db.ledger import first_loaded_day, missing_days
 from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.kpis.assets import completion_rate, digital_take_up, service_uptime, user_satisfaction
 from perfdata_assets.publishing.assets import performance_data_exports, published_kpis
@@ -120,7 +120,11 @@ def _nightly_request(
         try:
             with database.connect().perfdata.connect() as conn:
                 for asset in assets:
-                    missing.update(missing_days(conn, asset, window))
+                    # A hole is a day missing after the history starts: the days before
+                    # it (a new deployment) are `perfdata backfill`'s to load.
+                    start = first_loaded_day(conn, asset)
+                    if start is not None:
+                        missing.update(missing_days(conn, asset, DayWindow(max(start, window.first), window.end)))
         except (dg.Failure, sa.exc.SQLAlchemyError) as exc:
             # The database the run would write to is unreachable: the usual
             # window is asked for, and the run says why it cannot load it.

@@ -19,7 +19,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +35,8 @@ from perfdata_assets.devtools.sirius_synthetic import synthetic_channel_counts
 from perfdata_assets.publishing.published import DATA_TYPES
 from perfdata_assets.sources.lpa.tables import applications, create_source_tables, feedback
 from perfdata_assets_tests.conftest import ADMIN_URL, _postgres_admin
-from perfdata_assets_tests.reliability.support import admin_engine, clone_database, drop_database, export_files
+from perfdata_assets_tests.reliability.support import export_files
+from perfdata_assets_tests.support import create_database, drop_database
 from perfdata_assets_tests.test_cli import cli_env, run
 
 BIN = Path(sys.executable).parent
@@ -162,20 +162,11 @@ class Backfilled:
     derived: dict[str, list[tuple]]
 
 
-def new_database() -> str:
-    _postgres_admin().dispose()  # skips, or fails under PERFDATA_REQUIRE_POSTGRES=1, like every PostgreSQL test
-    name = f"perfdata_test_{uuid.uuid4().hex[:12]}"
-    engine = admin_engine(ADMIN_URL)
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine.dispose()
-    return sa.engine.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="module")
 def backfilled(tmp_path_factory) -> Backfilled:
     """A PostgreSQL database with the service seeded for FIRST..LAST and every asset backfilled."""
-    url = new_database()
+    _postgres_admin().dispose()  # skips, or fails under PERFDATA_REQUIRE_POSTGRES=1, like every PostgreSQL test
+    url = create_database(ADMIN_URL)
     try:
         cwd = tmp_path_factory.mktemp("source")
         seed_service(url)
@@ -225,7 +216,7 @@ def test_a_pg_dump_restored_beside_an_empty_source_makes_the_same_files_from_the
     dump = tmp_path / "perfdata.dump"
     tool([pg_dump, "--schema=perfdata", "--format=custom", f"--file={dump}", libpq(backfilled.url)])
 
-    restored = new_database()
+    restored = create_database(ADMIN_URL)
     try:
         # A fresh database: the service's tables there but empty (pruned, or never copied);
         # perfdata's schema from the dump; a new Dagster instance; no source configured.
@@ -274,7 +265,7 @@ def assert_rebuilt(engine: sa.Engine, files: dict[str, bytes], exports: Path, hi
 
 @pytest.mark.postgres
 def test_perfdata_rebuild_on_postgres_brings_back_every_dropped_derived_table(backfilled, tmp_path):
-    url = clone_database(ADMIN_URL, sa.engine.make_url(backfilled.url).database)
+    url = create_database(ADMIN_URL, template=sa.engine.make_url(backfilled.url).database)
     try:
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
         drop_derived_tables(engine)

@@ -85,6 +85,17 @@ def test_a_night_also_asks_for_the_days_of_this_and_last_month_its_source_lacks(
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_days_before_a_sources_history_starts_are_no_hole(backend):
+    # Nothing loaded yet, then a history that starts mid-March: neither asks for more than the usual window.
+    assert request_at(sirius_channel_counts_nightly, "2024-04-14 07:00", backend.resource).partition_key_range == \
+        dg.PartitionKeyRange("2024-04-11", "2024-04-13")
+    loaded(backend, ["sirius_channel_counts"], D(2024, 3, 20), D(2024, 4, 10))
+    request = request_at(sirius_channel_counts_nightly, "2024-04-14 07:00", backend.resource)
+    assert request.partition_key_range == dg.PartitionKeyRange("2024-04-11", "2024-04-13")
+    assert HEALING_TAG not in request.tags
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_an_unreachable_ledger_leaves_the_usual_window(backend, tmp_path):
     broken = PerfdataDatabase(lpa_database_url=backend.lpa_url,
                               perfdata_database_url=f"sqlite:///{tmp_path / 'missing' / 'perfdata.sqlite'}")

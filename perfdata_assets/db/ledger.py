@@ -38,6 +38,12 @@ def missing_days(conn: sa.Connection, asset: str, window: DayWindow) -> list[dt.
     return sorted(set(window.days()) - set(loaded))
 
 
+def first_loaded_day(conn: sa.Connection, asset: str) -> dt.date | None:
+    """Where the asset's history starts (None before anything is loaded)."""
+    query = sa.text("SELECT min(day) AS first FROM perfdata.loaded_days WHERE asset = :asset").columns(first=sa.Date)
+    return conn.execute(query, {"asset": asset}).scalar_one()
+
+
 def describe_days(days: list[dt.date], limit: int = 5) -> str:
     """'2024-03-05, 2024-03-06 and 12 more' — short enough for one error line."""
     shown = ", ".join(d.isoformat() for d in days[:limit])
