@@ -91,7 +91,6 @@ def world(tmp_path_factory) -> World:
         engines.databases.cache_clear()
         for url in [*made, template]:
             support.drop_database(ADMIN_URL, url)
-        admin.dispose()
 
 
 @pytest.fixture

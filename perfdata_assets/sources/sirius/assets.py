@@ -9,6 +9,7 @@ from pydantic import Field
 
 from perfdata_assets.calendar import DayWindow, daily_partitions, day_ranges
 from perfdata_assets.db.ledger import describe_days, healed_days, record_loaded_days
+from perfdata_assets.db.locks import lock_table_for_replace
 from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.sources.sirius.client import SiriusClient
 from perfdata_assets.sources.sirius.counts import ChannelCounts, SiriusError, SiriusUnavailable
@@ -94,6 +95,8 @@ def sirius_channel_counts(
 
     dbs = database.connect()
     with dbs.perfdata.begin() as conn:
+        # One writer of the counts at a time: no two runs' row locks can form a deadlock.
+        lock_table_for_replace(conn, "perfdata.channel_counts")
         if rows:
             conn.execute(MERGE_CHANNEL_COUNT, [{"day": c.day, "channel": c.channel, "count": c.count} for c in rows])
         record_loaded_days(conn, "sirius_channel_counts", final_days, dt.datetime.now(dt.timezone.utc))

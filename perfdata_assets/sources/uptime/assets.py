@@ -10,6 +10,7 @@ from pydantic import Field
 
 from perfdata_assets.calendar import DayWindow, daily_partitions, day_ranges
 from perfdata_assets.db.ledger import describe_days, healed_days, record_loaded_days
+from perfdata_assets.db.locks import lock_table_for_replace
 from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.sources.uptime.cloudwatch import (
     MAX_DATAPOINTS_PER_PAGE,
@@ -173,6 +174,8 @@ def health_check_uptime(
 
     dbs = database.connect()
     with dbs.perfdata.begin() as conn:
+        # One writer of the days at a time: no two runs' row locks can form a deadlock.
+        lock_table_for_replace(conn, "perfdata.uptime_days")
         if fetched:
             conn.execute(
                 MERGE_UPTIME_DAY,
