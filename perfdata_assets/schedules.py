@@ -4,7 +4,13 @@ OPG's import copies last month's file at 12:00 UTC on the 1st, so every
 source has loaded the month's last day by 07:00 UK time and the monthly run
 publishes and delivers at 09:00 UK time (08:00 or 09:00 UTC). The monthly run
 is repeated on the next days of the month: a KPI whose source was late is then
-published, and a restated figure is recorded, re-delivered and announced.
+published, and a restated figure is recorded, re-delivered and announced; a
+re-run that changes nothing writes and announces nothing.
+
+Each nightly run also heals: the days of this month and last month that the
+loaded-days ledger lacks for its source join the run (see nightly_request), so a
+source down for days is caught up by the first night it answers, in time for the
+monthly re-runs.
 """
 
 import datetime as dt
