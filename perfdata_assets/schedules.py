@@ -104,16 +104,16 @@ def nightly_request(tick: dt.datetime, missing: list[dt.date]) -> dg.RunRequest:
     HEALING_TAG tag; the days in between that are loaded already are loaded
     again, which is what every nightly run does to its window anyway.
     """
-    first, last = nightly_window(tick)
-    healing = [d for d in missing if d < first]
-    if healing:
-        first = healing[0]
+    usual, last = nightly_window(tick)
+    healing = [d for d in missing if d < usual]
+    first = healing[0] if healing else usual
     tags = {**range_tags(first.isoformat(), last.isoformat()), "perfdata/trigger": "nightly"}
     if healing:
         tags[HEALING_TAG] = day_ranges(healing)
-    # One run for the whole window (single-run backfill); the run key makes a
-    # re-evaluated tick launch nothing twice.
-    return dg.RunRequest(run_key=f"{first}..{last}", tags=tags)
+    # One run for the whole window (single-run backfill). The run key is the tick's
+    # usual window, whatever the ledger said: a re-evaluated tick launches nothing
+    # twice, even after its first run has filled the hole.
+    return dg.RunRequest(run_key=f"{usual}..{last}", tags=tags)
 
 
 def _nightly_request(
