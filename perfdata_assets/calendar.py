@@ -107,3 +107,31 @@ RANGE_END = "dagster/asset_partition_range_end"
 def range_tags(first: str, last: str) -> dict[str, str]:
     """Tags for one run over the partitions first..last, both inclusive."""
     return {RANGE_START: first, RANGE_END: last}
+
+
+# A nightly run that also loads days the ledger lacks names them in this tag, as
+# day ranges ("2024-03-20..2024-03-25,2024-03-28"); the daily assets list what they healed.
+HEALING_TAG = "perfdata/healing"
+
+
+def day_ranges(days: list[dt.date]) -> str:
+    """Consecutive days folded into ranges: '2024-03-20..2024-03-25,2024-03-28'."""
+    runs: list[list[dt.date]] = []
+    for day in sorted(days):
+        if runs and day - runs[-1][-1] == dt.timedelta(days=1):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ",".join(f"{r[0]}..{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in runs)
+
+
+def parse_day_ranges(text: str) -> list[dt.date]:
+    """The days day_ranges wrote; anything unreadable is left out (a tag is no input to trust)."""
+    days: list[dt.date] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, _, last = part.partition("..")
+        start, end = iso_date(first), iso_date(last or first)
+        if start is None or end is None or end < start or (end - start).days > 400:
+            continue
+        days.extend(start + dt.timedelta(days=i) for i in range((end - start).days + 1))
+    return days

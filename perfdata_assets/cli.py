@@ -116,17 +116,20 @@ def backfill(ctx: click.Context, start: dt.date, end: dt.date, select: str | Non
 
 
 @main.command()
-def rebuild() -> None:
+@click.option("--announce", is_flag=True,
+              help="send the webhooks a monthly run would (kpis-published, kpis-revised, plausibility flags)")
+def rebuild(announce: bool) -> None:
     """Drop the derived tables (the four KPI tables), recreate them, and fill them from the history alone.
 
     Then re-publishes and rewrites the export files over every whole month the
     loaded-days ledger covers, in one Dagster run. Never reads the service's
-    tables and never delivers to OPG (docs/operations.md).
+    tables and never delivers to OPG (docs/operations.md). Announces nothing
+    through PERFDATA_WEBHOOK_URLS unless --announce is given.
     """
     from perfdata_assets.rebuild import RebuildError, run_rebuild
 
     try:
-        run_rebuild(echo=click.echo)
+        run_rebuild(echo=click.echo, announce=announce)
     except RebuildError as exc:
         fail(str(exc))
 

@@ -15,6 +15,10 @@ and a later missed deadline is announced afresh. A receiver still failing after
 the bounded retries misses that announcement (logged, shown in the tick), as
 for the other webhooks. An asset whose source is not configured here (see
 configured.py) is never due.
+
+A brand-new instance pages nobody: the sensor's first evaluation (no cursor)
+records when it started watching and announces no asset that was never
+materialised; such an asset is announced once a deadline passes after that.
 """
 
 import datetime as dt
@@ -169,6 +173,15 @@ def overdue_assets(
     return [o for o in late if o is not None]
 
 
+# The cursor's key for when the sensor first evaluated (no asset is named so).
+WATCHING_SINCE = "~watching_since"
+
+
+def _before_watching(late: Overdue, watching_since: dt.datetime) -> bool:
+    """Never materialised, and its last deadline passed before the sensor started watching."""
+    return late.overdue_since is None and late.deadline <= watching_since
+
+
 def _latest_materialisations(instance: dg.DagsterInstance, names: Iterable[str]) -> dict[str, dt.datetime | None]:
     """When each asset was last materialised, any partition (as Dagster's evaluator counts)."""
     events = instance.get_latest_materialization_events([dg.AssetKey(n) for n in names])
@@ -204,9 +217,11 @@ def perfdata_overdue_webhook(
         "publication_bucket": publication_bucket,
     })
     due = {name: policy for name, policy in POLICIES.items() if name not in skipped}
-    late = overdue_assets(due, _latest_materialisations(context.instance, due), utc_now())
+    now = utc_now()
+    late = overdue_assets(due, _latest_materialisations(context.instance, due), now)
     announced: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    new = [o for o in late if announced.get(o.asset) != o.cursor_key]
+    watching_since = dt.datetime.fromisoformat(announced.pop(WATCHING_SINCE, now.isoformat()))
+    new = [o for o in late if announced.get(o.asset) != o.cursor_key and not _before_watching(o, watching_since)]
 
     down: set[str] = set()  # a URL that failed is not retried again this tick
     failures: list[Delivery] = []
@@ -219,11 +234,17 @@ def perfdata_overdue_webhook(
                 down.add(delivery.url)
                 failures.append(delivery)
                 context.log.error(f"overdue webhook for {item.asset}: {delivery.describe()}")
-    # Only what is overdue now: an asset materialised since drops out, and may be announced again.
-    context.update_cursor(json.dumps({o.asset: o.cursor_key for o in late}, sort_keys=True))
+    # Only what is overdue now and announced: an asset materialised since drops out, and may
+    # be announced again; one never materialised and not yet due since watching stays out.
+    kept = {o.asset: o.cursor_key for o in late if not _before_watching(o, watching_since)}
+    context.update_cursor(json.dumps({**kept, WATCHING_SINCE: watching_since.isoformat()}, sort_keys=True))
     if not late:
         return dg.SkipReason("nothing overdue")
     if not new:
+        quiet = [o.asset for o in late if _before_watching(o, watching_since)]
+        if quiet and len(quiet) == len(late):
+            return dg.SkipReason(f"never materialised, not due since this sensor started watching "
+                                 f"({watching_since:%Y-%m-%d %H:%M} UTC): {', '.join(quiet)}")
         return dg.SkipReason(f"still overdue, announced before: {', '.join(o.asset for o in late)}")
     text = f"overdue {', '.join(o.asset for o in new)}: {sent} delivered"
     return dg.SkipReason(text + (f"; failed: {', '.join(d.describe() for d in failures)}" if failures else ""))

@@ -22,7 +22,12 @@ Sirius or CloudWatch settings still gets back every figure the history supports.
 The publication is written as every monthly run writes it: an unchanged value is no
 restatement; a different one (the code changed since) is recorded in
 ``published_kpis_restatements`` with its old value and when it was published. The
-republished rows' ``published_at`` becomes the rebuild's time (see docs/operations.md).
+republished rows that changed get the rebuild's time as ``published_at``; an unchanged
+row keeps its own (see docs/operations.md).
+
+Quiet by default: the run is tagged ``perfdata/announce: no``, so no webhook is sent
+for it (no ``kpis-published``, ``kpis-revised`` or plausibility flag); ``--announce``
+sends what a monthly run would.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from perfdata_assets.db.derived import recreate_derived_tables
 from perfdata_assets.db.engines import SCHEMA, databases_for
 from perfdata_assets.db.migrate import require_current_schema
 from perfdata_assets.kpis.assets import KPIS
+from perfdata_assets.publishing.webhooks import ANNOUNCE_TAG
 
 # What a rebuild materialises after the KPIs; never a source, never the delivery to OPG.
 PUBLICATION = ("published_kpis", "performance_data_exports")
@@ -116,7 +122,9 @@ def plan(history: History, echo=print) -> tuple[list[dt.date], list[str]]:
     return months, assets
 
 
-def rebuild(defs: dg.Definitions, engine: sa.Engine, instance: dg.DagsterInstance, echo=print) -> Rebuilt:
+def rebuild(
+    defs: dg.Definitions, engine: sa.Engine, instance: dg.DagsterInstance, echo=print, announce: bool = False
+) -> Rebuilt:
     """Recreate the derived tables, then materialise the KPIs and the publication over the history's months."""
     require_current_schema(engine)
     history = read_history(engine)
@@ -138,7 +146,7 @@ def rebuild(defs: dg.Definitions, engine: sa.Engine, instance: dg.DagsterInstanc
         selection=keys,
         instance=instance,
         resources=defs.resources,
-        tags={**range_tags(first, last), "perfdata/launched_by": LAUNCHED_BY},
+        tags={**range_tags(first, last), "perfdata/launched_by": LAUNCHED_BY, ANNOUNCE_TAG: "yes" if announce else "no"},
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
@@ -167,7 +175,7 @@ def _table_months(engine: sa.Engine) -> list[str]:
     return out
 
 
-def run_rebuild(echo=print) -> Rebuilt:
+def run_rebuild(echo=print, announce: bool = False) -> Rebuilt:
     """`perfdata rebuild`: the code location's definitions, on the CLI's Dagster instance."""
     from perfdata_assets.db.preflight import check_before_work
     from perfdata_assets.definitions import defs
@@ -175,7 +183,7 @@ def run_rebuild(echo=print) -> Rebuilt:
 
     engine = databases_for(check_before_work(source=False)).perfdata
     with backfill_instance() as instance:
-        rebuilt = rebuild(defs, engine, instance, echo=echo)
+        rebuilt = rebuild(defs, engine, instance, echo=echo, announce=announce)
     echo(f"  monthly run {rebuilt.run.run_id} succeeded ({rebuilt.run.first} .. {rebuilt.run.last})")
     echo("rebuilt: " + ", ".join(_table_months(engine)))
     if rebuilt.restatements:
@@ -185,4 +193,6 @@ def run_rebuild(echo=print) -> Rebuilt:
         echo("published_kpis: every value as published before (no restatement recorded)")
     export_dir = os.environ.get("PERFDATA_EXPORT_DIR", "").strip() or str(perfdata_home() / "exports")
     echo(f"export files written to {export_dir}; nothing delivered to OPG")
+    echo("announced through PERFDATA_WEBHOOK_URLS as a monthly run would" if announce
+         else "nothing announced (--announce sends what a monthly run would)")
     return rebuilt

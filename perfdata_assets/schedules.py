@@ -4,15 +4,35 @@ OPG's import copies last month's file at 12:00 UTC on the 1st, so every
 source has loaded the month's last day by 07:00 UK time and the monthly run
 publishes and delivers at 09:00 UK time (08:00 or 09:00 UTC). The monthly run
 is repeated on the next days of the month: a KPI whose source was late is then
-published, and a restated figure is recorded, re-delivered and announced.
+published, and a restated figure is recorded, re-delivered and announced; a
+re-run that changes nothing writes and announces nothing.
+
+Each nightly run also heals: the days of this month and last month that the
+loaded-days ledger lacks for its source join the run (see nightly_request), so a
+source down for days is caught up by the first night it answers, in time for the
+monthly re-runs.
 """
 
 import datetime as dt
 
 import dagster as dg
+import sqlalchemy as sa
 
-from perfdata_assets.calendar import LONDON, START_DATE, TIMEZONE, daily_partitions, monthly_partitions, range_tags
+from perfdata_assets.calendar import (
+    HEALING_TAG,
+    LONDON,
+    START_DATE,
+    TIMEZONE,
+    DayWindow,
+    add_months,
+    daily_partitions,
+    day_ranges,
+    monthly_partitions,
+    range_tags,
+)
 from perfdata_assets.configured import skipped_asset_names
+from perfdata_assets.db.ledger import first_loaded_day, missing_days
+from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.kpis.assets import completion_rate, digital_take_up, service_uptime, user_satisfaction
 from perfdata_assets.kpis.cost_per_transaction import cost_per_transaction
 from perfdata_assets.publishing.assets import performance_data_exports, published_kpis
@@ -74,31 +94,74 @@ def nightly_window(tick: dt.datetime) -> tuple[dt.date, dt.date]:
     return max(today - dt.timedelta(days=LOOKBACK_DAYS), START_DATE), today - dt.timedelta(days=1)
 
 
-def _nightly_request(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    first, last = nightly_window(context.scheduled_execution_time)
-    # One run for the whole window (single-run backfill); the run key makes a
-    # re-evaluated tick launch nothing twice.
-    return dg.RunRequest(
-        run_key=f"{first}..{last}", tags={**range_tags(first.isoformat(), last.isoformat()), "perfdata/trigger": "nightly"}
-    )
+def healing_window(tick: dt.datetime) -> DayWindow:
+    """The days a nightly run may heal: the current and the previous month, up to yesterday.
+
+    Bounded so that one night's run stays one night's work; anything older is
+    `perfdata backfill`'s (the monthly re-runs stop on the 7th anyway).
+    """
+    today = tick.astimezone(LONDON).date()
+    return DayWindow(max(add_months(today.replace(day=1), -1), START_DATE), today)
+
+
+def nightly_request(tick: dt.datetime, missing: list[dt.date]) -> dg.RunRequest:
+    """One run from the earliest day the ledger lacks (or the usual window) to yesterday.
+
+    The days before the usual window that the ledger lacks are named in the
+    HEALING_TAG tag; the days in between that are loaded already are loaded
+    again, which is what every nightly run does to its window anyway.
+    """
+    usual, last = nightly_window(tick)
+    healing = [d for d in missing if d < usual]
+    first = healing[0] if healing else usual
+    tags = {**range_tags(first.isoformat(), last.isoformat()), "perfdata/trigger": "nightly"}
+    if healing:
+        tags[HEALING_TAG] = day_ranges(healing)
+    # One run for the whole window (single-run backfill). The run key is the tick's
+    # usual window, whatever the ledger said: a re-evaluated tick launches nothing
+    # twice, even after its first run has filled the hole.
+    return dg.RunRequest(run_key=f"{usual}..{last}", tags=tags)
+
+
+def _nightly_request(
+    context: dg.ScheduleEvaluationContext, database: PerfdataDatabase, assets: tuple[str, ...]
+) -> dg.RunRequest:
+    tick = context.scheduled_execution_time
+    window = healing_window(tick)
+    missing: set[dt.date] = set()
+    if window.first < window.end:
+        try:
+            with database.connect().perfdata.connect() as conn:
+                for asset in assets:
+                    # A hole is a day missing after the history starts: the days before
+                    # it (a new deployment) are `perfdata backfill`'s to load.
+                    start = first_loaded_day(conn, asset)
+                    if start is not None:
+                        missing.update(missing_days(conn, asset, DayWindow(max(start, window.first), window.end)))
+        except (dg.Failure, sa.exc.SQLAlchemyError) as exc:
+            # The database the run would write to is unreachable: the usual
+            # window is asked for, and the run says why it cannot load it.
+            reason = getattr(exc, "description", None) or str(exc).splitlines()[0]
+            context.log.warning(f"cannot read the loaded-days ledger, no healing this night: {reason}")
+    return nightly_request(tick, sorted(missing))
 
 
 @dg.schedule(job=lpa_history_job, cron_schedule="30 2 * * *", execution_timezone=TIMEZONE)
-def lpa_history_nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """Feedback and lifecycle events for yesterday, re-checking the days before it."""
-    return _nightly_request(context)
+def lpa_history_nightly(context: dg.ScheduleEvaluationContext, database: PerfdataDatabase) -> dg.RunRequest:
+    """Feedback and lifecycle events for yesterday, re-checking the days before it and healing gaps."""
+    return _nightly_request(context, database, ("raw_feedback", "lpa_lifecycle_events"))
 
 
 @dg.schedule(job=health_check_uptime_job, cron_schedule="30 0 * * *", execution_timezone=TIMEZONE)
-def health_check_uptime_nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """Uptime for yesterday once CloudWatch has it (a day is final 15 minutes after it ends)."""
-    return _nightly_request(context)
+def health_check_uptime_nightly(context: dg.ScheduleEvaluationContext, database: PerfdataDatabase) -> dg.RunRequest:
+    """Uptime for yesterday once CloudWatch has it (a day is final 15 minutes after it ends), healing gaps."""
+    return _nightly_request(context, database, ("health_check_uptime",))
 
 
 @dg.schedule(job=sirius_channel_counts_job, cron_schedule="0 7 * * *", execution_timezone=TIMEZONE)
-def sirius_channel_counts_nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """Sirius counts, after Sirius's own overnight processing."""
-    return _nightly_request(context)
+def sirius_channel_counts_nightly(context: dg.ScheduleEvaluationContext, database: PerfdataDatabase) -> dg.RunRequest:
+    """Sirius counts, after Sirius's own overnight processing, healing gaps."""
+    return _nightly_request(context, database, ("sirius_channel_counts",))
 
 
 # Days 1 to MONTHLY_RERUN_DAYS of each month: the first run delivers before

@@ -9,7 +9,6 @@ server fails the tests instead of skipping them.
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from perfdata_assets.db import engines
 from perfdata_assets.db.migrate import upgrade
 from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.sources.lpa.tables import create_source_tables
-from perfdata_assets_tests.support import SourceRows
+from perfdata_assets_tests.support import SourceRows, create_database, drop_database
 
 # moto_server and the other AWS stand-ins (perfdata_assets_tests/aws.py), for every test.
 pytest_plugins = ["perfdata_assets_tests.aws"]
@@ -42,19 +41,11 @@ def _postgres_admin() -> sa.Engine:
 @pytest.fixture
 def postgres_url():
     """A fresh, empty PostgreSQL database, dropped after the test."""
-    admin = _postgres_admin()
-    name = f"perfdata_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.engine.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    _postgres_admin().dispose()
+    url = create_database(ADMIN_URL)
     yield url
     engines.databases.cache_clear()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(
-            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-        )
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-    admin.dispose()
+    drop_database(ADMIN_URL, url)
 
 
 class Backend:

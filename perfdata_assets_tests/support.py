@@ -7,6 +7,7 @@ import datetime as dt
 import socket
 import threading
 import time
+import uuid
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -17,6 +18,35 @@ from perfdata_assets.sources.lpa.tables import applications, feedback
 
 LONDON = ZoneInfo("Europe/London")
 UTC = dt.timezone.utc
+
+
+# --- Scratch PostgreSQL databases -----------------------------------------------------
+
+
+def admin_engine(url: str) -> sa.Engine:
+    return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+
+
+def create_database(admin_url: str, template: str | None = None) -> str:
+    """A new scratch database on ``admin_url``'s server, empty or a copy of the database named
+    ``template`` (no one may be connected to it); returns its URL. drop_database removes it."""
+    name = f"perfdata_test_{uuid.uuid4().hex[:12]}"
+    engine = admin_engine(admin_url)
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    engine.dispose()
+    return sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    """Drops a database create_database made, ending any session still connected to it."""
+    name = sa.engine.make_url(url).database
+    engine = admin_engine(admin_url)
+    with engine.connect() as conn:
+        conn.exec_driver_sql(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+    engine.dispose()
 
 
 def london(text: str) -> dt.datetime:

@@ -10,7 +10,7 @@ from dagster._utils.schedules import get_next_cron_tick
 
 from perfdata_assets import freshness
 from perfdata_assets.definitions import defs
-from perfdata_assets.freshness import POLICIES, overdue, overdue_payload, perfdata_overdue_webhook
+from perfdata_assets.freshness import POLICIES, WATCHING_SINCE, overdue, overdue_payload, perfdata_overdue_webhook
 from perfdata_assets.publishing.delivery import PublicationBucket
 from perfdata_assets.publishing.sensors import NOT_CONFIGURED
 from perfdata_assets.publishing.webhooks import WebhookNotifier
@@ -190,7 +190,8 @@ def test_an_overdue_asset_is_announced_once_and_again_only_after_a_new_lapse(ins
         materialise(instance, ["raw_feedback"], at(2025, 1, 16, 5), "2025-01-15")
         message, cursor = tick(at(2025, 1, 16, 6), cursor)
         assert message == "still overdue, announced before: lpa_lifecycle_events"
-        assert json.loads(cursor) == {"lpa_lifecycle_events": "2025-01-15T04:00:00+00:00"}
+        assert json.loads(cursor) == {"lpa_lifecycle_events": "2025-01-15T04:00:00+00:00",
+                                      WATCHING_SINCE: "2025-01-15T04:05:00+00:00"}
         message, cursor = tick(at(2025, 1, 17, 4, 5), cursor)
         assert message == "overdue raw_feedback: 1 delivered"
         assert receiver.bodies[-1]["overdue_since"] == "2025-01-17T04:00:00+00:00"
@@ -207,14 +208,21 @@ def test_an_overdue_asset_is_announced_once_and_again_only_after_a_new_lapse(ins
 
 
 def test_a_configured_source_is_due_and_a_never_materialised_asset_is_announced(instance, clock):
-    clock["t"] = at(2025, 1, 15, 9, 5)
+    clock["t"] = at(2025, 1, 14, 12)
     with Receiver() as receiver:
         resources = unconfigured(notifier(receiver.url), channel_counts_source=ChannelCountsSource(csv_path="x.csv"))
         materialise(instance, DAILY, at(2025, 1, 15, 2, 40), "2025-01-14")
         materialise(instance, MONTHLY, at(2025, 1, 1, 9, 5), "2024-12-01")
         with dg.build_sensor_context(instance=instance, resources=resources) as context:
-            assert perfdata_overdue_webhook(context).skip_message == \
-                "overdue sirius_channel_counts, digital_take_up: 2 delivered"
+            # The sensor starts watching: deadlines already passed page nobody.
+            assert perfdata_overdue_webhook(context).skip_message.startswith(
+                "never materialised, not due since this sensor started watching (2025-01-14 12:00 UTC): ")
+            clock["t"] = at(2025, 1, 15, 9, 5)
+            # The first deadline since, each asset's own: announced.
+            assert perfdata_overdue_webhook(context).skip_message == "overdue sirius_channel_counts: 1 delivered"
+            clock["t"] = at(2025, 2, 1, 12, 5)
+            assert perfdata_overdue_webhook(context).skip_message.startswith("overdue ")
+            assert "digital_take_up" in [b["asset"] for b in receiver.bodies]
     sirius = receiver.bodies[0]
     assert sirius["last_materialised_at"] is None and sirius["overdue_since"] is None
     assert sirius["deadline"] == "2025-01-15T09:00:00+00:00"
@@ -222,10 +230,26 @@ def test_a_configured_source_is_due_and_a_never_materialised_asset_is_announced(
                              "never materialised"
 
 
+def test_a_brand_new_instance_pages_nobody_on_its_first_evaluation(instance, clock):
+    clock["t"] = at(2025, 1, 15, 9, 5)
+    with Receiver() as receiver:
+        resources = unconfigured(notifier(receiver.url))
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            message = perfdata_overdue_webhook(context).skip_message
+            assert message.startswith("never materialised, not due since this sensor started watching")
+            assert "raw_feedback" in message
+            clock["t"] = at(2025, 1, 15, 11)
+            assert perfdata_overdue_webhook(context).skip_message.startswith("never materialised")
+        assert receiver.bodies == []
+        assert json.loads(context.cursor) == {WATCHING_SINCE: "2025-01-15T09:05:00+00:00"}
+
+
 def test_a_failing_receiver_is_not_retried_on_the_next_tick(instance, clock):
     clock["t"] = at(2025, 1, 15, 9, 5)
+    watching = json.dumps({WATCHING_SINCE: "2025-01-01T00:00:00+00:00"})
     with (Receiver(fail_first=99) as broken,
-          dg.build_sensor_context(instance=instance, resources=unconfigured(notifier(broken.url))) as context):
+          dg.build_sensor_context(instance=instance, resources=unconfigured(notifier(broken.url)),
+                                  cursor=watching) as context):
         message = perfdata_overdue_webhook(context).skip_message
         assert message.startswith("overdue raw_feedback") and "failed:" in message and "(HTTP 500)" in message
         assert "secret-token-path" not in message

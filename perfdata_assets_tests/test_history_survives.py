@@ -20,7 +20,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,10 +36,14 @@ from perfdata_assets.devtools.lpa_seed import seed
 from perfdata_assets.devtools.sirius_synthetic import synthetic_channel_counts
 from perfdata_assets.publishing import open_data
 from perfdata_assets.publishing.published import DATA_TYPES
+from perfdata_assets.publishing.sensors import published_kpis_webhook
+from perfdata_assets.publishing.webhooks import ANNOUNCE_TAG
 from perfdata_assets.sources.lpa.tables import applications, create_source_tables, feedback
 from perfdata_assets_tests.conftest import ADMIN_URL, _postgres_admin
-from perfdata_assets_tests.reliability.support import admin_engine, clone_database, drop_database, export_files
+from perfdata_assets_tests.reliability.support import export_files
+from perfdata_assets_tests.support import create_database, drop_database
 from perfdata_assets_tests.test_cli import cli_env, run
+from perfdata_assets_tests.webhook_receiver import Receiver, notifier
 
 BIN = Path(sys.executable).parent
 PERFDATA = str(BIN / "perfdata")
@@ -155,6 +158,7 @@ def assert_one_rebuild_run_of_the_kpis_and_publication_only(dagster_home: Path) 
         [rebuild] = instance.get_runs(filters=dg.RunsFilter(tags={"perfdata/launched_by": "perfdata rebuild"}))
         events = instance.all_logs(rebuild.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
     assert rebuild.status == dg.DagsterRunStatus.SUCCESS
+    assert rebuild.tags[ANNOUNCE_TAG] == "no"  # without --announce
     # Never a source asset, never the delivery to OPG.
     assert {e.dagster_event.asset_key.to_user_string() for e in events} == REBUILT_ASSETS
 
@@ -177,20 +181,11 @@ class Backfilled:
     derived: dict[str, list[tuple]]
 
 
-def new_database() -> str:
-    _postgres_admin().dispose()  # skips, or fails under PERFDATA_REQUIRE_POSTGRES=1, like every PostgreSQL test
-    name = f"perfdata_test_{uuid.uuid4().hex[:12]}"
-    engine = admin_engine(ADMIN_URL)
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine.dispose()
-    return sa.engine.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="module")
 def backfilled(tmp_path_factory) -> Backfilled:
     """A PostgreSQL database with the service seeded for FIRST..LAST and every asset backfilled."""
-    url = new_database()
+    _postgres_admin().dispose()  # skips, or fails under PERFDATA_REQUIRE_POSTGRES=1, like every PostgreSQL test
+    url = create_database(ADMIN_URL)
     try:
         cwd = tmp_path_factory.mktemp("source")
         seed_service(url)
@@ -242,7 +237,7 @@ def test_a_pg_dump_restored_beside_an_empty_source_makes_the_same_files_from_the
     dump = tmp_path / "perfdata.dump"
     tool([pg_dump, "--schema=perfdata", "--format=custom", f"--file={dump}", libpq(backfilled.url)])
 
-    restored = new_database()
+    restored = create_database(ADMIN_URL)
     try:
         # A fresh database: the service's tables there but empty (pruned, or never copied);
         # perfdata's schema from the dump; a new Dagster instance; no source configured.
@@ -291,15 +286,24 @@ def assert_rebuilt(engine: sa.Engine, files: dict[str, bytes], exports: Path, hi
 
 @pytest.mark.postgres
 def test_perfdata_rebuild_on_postgres_brings_back_every_dropped_derived_table(backfilled, tmp_path):
-    url = clone_database(ADMIN_URL, sa.engine.make_url(backfilled.url).database)
+    url = create_database(ADMIN_URL, template=sa.engine.make_url(backfilled.url).database)
     try:
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
         drop_derived_tables(engine)
         empty_the_service(url)
-        # Rebuilt into a new export directory: every file is made again, none left over.
-        env = cli_env(url, tmp_path, PERFDATA_EXPORT_DIR=str(tmp_path / "exports"))
+        with Receiver() as receiver:
+            # Rebuilt into a new export directory: every file is made again, none left over.
+            env = cli_env(url, tmp_path, PERFDATA_EXPORT_DIR=str(tmp_path / "exports"),
+                          PERFDATA_WEBHOOK_URLS=receiver.url)
 
-        rebuild_output(run([PERFDATA, "rebuild"], env, tmp_path).stdout)
+            out = run([PERFDATA, "rebuild"], env, tmp_path).stdout
+            rebuild_output(out)
+            assert "nothing announced" in out
+            # Nothing sent by the run (its plausibility check) nor by the publication sensor after it.
+            with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+                context = dg.build_sensor_context(instance=instance, resources={"webhooks": notifier(receiver.url)})
+                assert published_kpis_webhook(context).skip_message == "nothing newly written to announce"
+            assert receiver.bodies == []
 
         assert_rebuilt(engine, backfilled.files, tmp_path / "exports", backfilled.history, backfilled.derived,
                        tmp_path / "dagster_home")

@@ -11,7 +11,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from perfdata_assets.calendar import DayWindow
+from perfdata_assets.calendar import HEALING_TAG, DayWindow, parse_day_ranges
 from perfdata_assets.db.types import UTCDateTime
 
 _record = sa.text(
@@ -38,7 +38,19 @@ def missing_days(conn: sa.Connection, asset: str, window: DayWindow) -> list[dt.
     return sorted(set(window.days()) - set(loaded))
 
 
+def first_loaded_day(conn: sa.Connection, asset: str) -> dt.date | None:
+    """Where the asset's history starts (None before anything is loaded)."""
+    query = sa.text("SELECT min(day) AS first FROM perfdata.loaded_days WHERE asset = :asset").columns(first=sa.Date)
+    return conn.execute(query, {"asset": asset}).scalar_one()
+
+
 def describe_days(days: list[dt.date], limit: int = 5) -> str:
     """'2024-03-05, 2024-03-06 and 12 more' — short enough for one error line."""
     shown = ", ".join(d.isoformat() for d in days[:limit])
     return shown + (f" and {len(days) - limit} more" if len(days) > limit else "")
+
+
+def healed_days(tags: dict[str, str], written: list[dt.date]) -> list[dt.date]:
+    """Of the days a run wrote as final, those its nightly schedule named as missing from the ledger."""
+    named = set(parse_day_ranges(tags.get(HEALING_TAG, "")))
+    return sorted(named & set(written))

@@ -7,6 +7,13 @@ keep them apart; anywhere else (`perfdata backfill` on a local instance, two
 machines) this lock makes the second wait for the first, within the
 connection's lock timeout. On SQLite, writers already take turns on the
 database file.
+
+The daily merges into the history tables (db/transfer.py, channel counts,
+uptime days) take the same lock per table before writing: two runs merging
+overlapping days then never hold row locks the other waits for, so a
+DeadlockDetected between perfdata's own runs cannot happen; the one that waits
+past the lock timeout fails with LockNotAvailable, its transaction rolled back
+whole, and re-running it completes.
 """
 
 from __future__ import annotations

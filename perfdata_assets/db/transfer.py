@@ -33,6 +33,7 @@ import sqlalchemy as sa
 
 from perfdata_assets.db.dialect import Dialect
 from perfdata_assets.db.engines import Databases
+from perfdata_assets.db.locks import lock_table_for_replace
 
 BATCH_ROWS = 10_000
 
@@ -98,6 +99,11 @@ def merge_window(
 def _write(conn: sa.Connection, target: Dialect, history: History | str, source: str, params: dict) -> int:
     if isinstance(history, str):
         return conn.execute(sa.text(history.format(source=source)), params).rowcount
+    # One writer at a time per history table, from here to the commit: two runs merging
+    # overlapping days would otherwise take row locks (or, on a first load, upgrade their
+    # ACCESS SHARE lock to ACCESS EXCLUSIVE) in orders that can deadlock. The second waits,
+    # or fails cleanly on the lock timeout (LockNotAvailable), nothing written.
+    lock_table_for_replace(conn, history.table)
     if target.name == "postgresql" and _lock_if_empty(conn, history.table):
         return _bulk_insert(conn, history, source, params)
     return conn.execute(sa.text(history.merge_sql.format(source=source)), params).rowcount

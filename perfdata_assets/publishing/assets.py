@@ -25,6 +25,7 @@ from perfdata_assets.publishing.published import (
     Restatement,
 )
 from perfdata_assets.publishing.resource import ExportDirectory
+from perfdata_assets.publishing.webhooks import announces
 
 OWNERS = ["team:opg-perfdata"]
 KPI_ASSETS = ("user_satisfaction", "completion_rate", "digital_take_up", "service_uptime", "cost_per_transaction")
@@ -44,16 +45,24 @@ def publish(
 ) -> list[Restatement]:
     """Publish, inside the caller's transaction, every KPI the window's months have.
 
-    Only the data types being written again are replaced; a value that changes
-    is recorded as a restatement first. Returns the restatements this made.
+    Only new or changed rows are written; a value that changes is recorded as a
+    restatement first. Returns the restatements this made.
     """
+    return publish_rows(conn, months, published_at, run_id)[0]
+
+
+def publish_rows(
+    conn: sa.Connection, months: list[dt.date], published_at: dt.datetime, run_id: str = "outside-dagster"
+) -> tuple[list[Restatement], set[tuple[dt.date, str]]]:
+    """publish(), also returning the (month, data type) of every row it wrote (new or changed)."""
     lock_table_for_replace(conn, "perfdata.published_kpis")
     params = {"service": SERVICE, "published_at": published_at, "run_id": run_id}
     stamped = sa.bindparam("published_at", type_=UTCDateTime)
     conn.execute(with_months(sql.RECORD_RESTATEMENTS, months).bindparams(stamped), params)
     conn.execute(with_months(sql.DELETE_REPUBLISHED, months), {"service": SERVICE})
-    conn.execute(with_months(sql.PUBLISH, months).bindparams(stamped), params)
-    return [r for r in published.restatements(conn, since=published_at) if r.run_id == run_id]
+    written = conn.execute(with_months(sql.PUBLISH, months).bindparams(stamped).columns(period_start=sa.Date), params)
+    written_keys = {(row.period_start, row.data_type) for row in written}
+    return [r for r in published.restatements(conn, since=published_at) if r.run_id == run_id], written_keys
 
 
 def _value_metadata(value: Decimal | None) -> dg.MetadataValue:
@@ -123,22 +132,27 @@ def published_kpis(context: dg.AssetExecutionContext, database: PerfdataDatabase
     published_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     dbs = database.connect()
     with dbs.perfdata.begin() as conn:
-        restated = publish(conn, months, published_at, context.run_id)
+        restated, written_keys = publish_rows(conn, months, published_at, context.run_id)
+        publishable = conn.execute(with_months(sql.PUBLISHABLE, months).columns(period_start=sa.Date)).all()
         in_window = published.values_between(conn, months[0], months[-1])
         years = [v for v in published.values_between(conn, add_months(months[0], -22), months[-1], COST_DATA_TYPES)
                  if v.published_at == published_at]
         recent_months = published.published_months(conn)[-PREVIEW_MONTHS:]
         recent = published.values_between(conn, recent_months[0], recent_months[-1]) if recent_months else []
 
-    written = [v for v in in_window if v.published_at == published_at]
-    by_month = published.by_month(written)
+    # Only new or changed rows are written (sql.py).
+    written = [v for v in in_window if (v.period_start, v.data_type) in written_keys]
+    by_month = published.by_month(in_window)
+    written_by_month = published.by_month(written)
     # A KPI this run does not compute (its source not configured, or left out by --select)
     # is no news: the run's launcher said so once. Only a KPI that ran and waits is warned of.
     not_in_run = kpis_not_in_run(context)
     waiting: dict[dt.date, list[str]] = {}
     for month in months:
         values = by_month.get(month, [])
-        kpis = sorted({KPI_OF_DATA_TYPE[t] for t in DATA_TYPES} - {KPI_OF_DATA_TYPE[v.data_type] for v in values})
+        month_written = written_by_month.get(month, [])
+        complete = {KPI_OF_DATA_TYPE[t] for m, t in publishable if m == month}
+        kpis = sorted({KPI_OF_DATA_TYPE[t] for t in DATA_TYPES} - complete)
         if kpis:
             waiting[month] = kpis
         incomplete = [k for k in kpis if k not in not_in_run]
@@ -148,7 +162,13 @@ def published_kpis(context: dg.AssetExecutionContext, database: PerfdataDatabase
         context.add_asset_metadata(
             {
                 **{v.data_type: _value_metadata(v.value) for v in values},
-                "published_at": dg.MetadataValue.timestamp(published_at),
+                # When the month's rows were last written (an unchanged row keeps its time).
+                "published_at": dg.MetadataValue.timestamp(max((v.published_at for v in values), default=published_at)),
+                # What the kpis-published webhook announces: nothing when this run wrote nothing.
+                "month_rows_written": len(month_written),
+                # False for a run that must not announce (`perfdata rebuild` without --announce).
+                "announce": announces(context.run.tags),
+                "written": ", ".join(v.data_type for v in month_written) or "none",
                 "not_published_yet": ", ".join(kpis) or "none",
                 "restated": ", ".join(r.data_type for r in restated if r.period_start == month and r.period == PERIOD)
                 or "none",
@@ -168,6 +188,7 @@ def published_kpis(context: dg.AssetExecutionContext, database: PerfdataDatabase
     return dg.MaterializeResult(
         metadata={
             "months_published": len(by_month),
+            "months_written": len(written_by_month),
             "rows_written": len(written),
             "restatements": len(restated),
             "months_with_kpis_waiting": ", ".join(_month_label(m) for m in waiting) or "none",

@@ -17,7 +17,7 @@ from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.publishing import exports, published
 from perfdata_assets.publishing.opg_validation import check_publication_file, validate_records
 from perfdata_assets.publishing.plausibility import implausible
-from perfdata_assets.publishing.webhooks import WebhookNotifier
+from perfdata_assets.publishing.webhooks import WebhookNotifier, announces
 
 MAX_PROBLEMS_SHOWN = 20
 PUBLISHED_KPIS = dg.AssetKey("published_kpis")
@@ -57,21 +57,31 @@ def opg_files_valid(database: PerfdataDatabase) -> dg.AssetCheckResult:
     )
 
 
-def _months_published_in_run(context: dg.AssetCheckExecutionContext) -> set[dt.date]:
+def _months_written_in_run(context: dg.AssetCheckExecutionContext) -> set[dt.date] | None:
+    """The months for which this run wrote published rows (new or changed); None when it published nothing."""
     records = context.instance.get_records_for_run(
         context.op_execution_context.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
     ).records
     events = [r.event_log_entry.dagster_event for r in records]
-    return {
-        dt.date.fromisoformat(e.partition) for e in events
+    materialisations = [
+        e.step_materialization_data.materialization for e in events
         if e is not None and e.asset_key == PUBLISHED_KPIS and e.partition
-    }
+    ]
+    if not materialisations:
+        return None
+
+    def written(m: dg.AssetMaterialization) -> bool:
+        entry = m.metadata.get("month_rows_written")
+        return entry is None or bool(entry.value)
+
+    # An unchanged month was judged when it was written: flagging it again is noise.
+    return {dt.date.fromisoformat(m.partition) for m in materialisations if written(m)}
 
 
 def _months_to_assess(context: dg.AssetCheckExecutionContext, values: list) -> list[dt.date]:
-    """The months this run published; run on its own, those the latest publication wrote (one published_at)."""
-    months = _months_published_in_run(context)
-    if not months:
+    """The months this run wrote; run on its own, those the latest publication wrote (one published_at)."""
+    months = _months_written_in_run(context)
+    if months is None:
         last = max((v.published_at for v in values), default=None)
         months = {v.period_start for v in values if v.published_at == last}
     return sorted(months)
@@ -117,7 +127,7 @@ def published_values_plausible(
     flags = implausible(values, assessed)
     for flag in flags:
         context.log.warning(f"implausible {flag.data_type} for {flag.month:%Y-%m}: {flag.reason}")
-    if flags and webhooks.url_list():
+    if flags and webhooks.url_list() and announces(context.op_execution_context.run.tags):
         for delivery in webhooks.post(implausible_summary(flags)):
             if delivery.error is not None:
                 context.log.error(f"kpis-implausible webhook: {delivery.describe()}")

@@ -14,7 +14,7 @@ from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.db.types import UTCDateTime
 from perfdata_assets.publishing import exports, published
 from perfdata_assets.publishing.s3 import DeliveryError, DeliveryUnavailable, Upload, put_if_changed, s3_client
-from perfdata_assets.publishing.webhooks import WebhookNotifier
+from perfdata_assets.publishing.webhooks import WebhookNotifier, announces
 
 # OPG's import runs at 12:00 UTC on the 1st (cron `0 12 1 * *`) and takes the
 # month once: a file that arrives later needs a pull request made by hand.
@@ -27,6 +27,13 @@ RECORD_DELIVERY = sa.text(
     VALUES (:bucket, :object_key, :period_start, :sha256, :size_bytes, :delivered_at, :run_id, :needs_pr)
     """
 ).bindparams(sa.bindparam("period_start", type_=sa.Date), sa.bindparam("delivered_at", type_=UTCDateTime))
+
+
+# Since when perfdata has delivered to the bucket: OPG's import of a month could take
+# that month's file from perfdata only if perfdata was delivering before it ran.
+DELIVERING_SINCE = sa.text("SELECT min(delivered_at) AS first FROM perfdata.publication_deliveries").columns(
+    first=UTCDateTime
+)
 
 
 # Said by the asset when it runs unconfigured, and by `perfdata backfill` when it skips it.
@@ -82,6 +89,29 @@ def import_deadline(month: dt.date) -> dt.datetime:
     return dt.datetime.combine(next_month(month), dt.time(IMPORT_HOUR_UTC), dt.timezone.utc)
 
 
+def expected_by_import(month: dt.date, delivering_since: dt.datetime | None) -> bool:
+    """Whether OPG's import of ``month`` should have taken its file from perfdata: perfdata
+    had delivered to the bucket before that import ran. A first history load (nothing
+    delivered before) uploads files no import ever expected from perfdata."""
+    return delivering_since is not None and delivering_since < import_deadline(month)
+
+
+def history_delivery_payload(uploads: list[tuple[dt.date, Upload]], run_id: str) -> dict:
+    """One webhook for the past months' files a first delivery uploaded (no figures, no personal data)."""
+    months = sorted(month for month, _ in uploads)
+    span = f"{months[0]:%Y-%m}" if len(months) == 1 else f"{months[0]:%Y-%m} to {months[-1]:%Y-%m}"
+    bucket = uploads[0][1].bucket
+    return {
+        "event": "publication-history-delivered",
+        "service": published.SERVICE,
+        "bucket": bucket,
+        "months": [f"{m:%Y-%m}" for m in months],
+        "run_id": run_id,
+        "text": f"Make a LPA performance data: {len(months)} past month file(s) ({span}) uploaded to {bucket} "
+                "for the first time; OPG's monthly import takes the months to come",
+    }
+
+
 def late_delivery_payload(late: list[tuple[dt.date, Upload, str]], run_id: str) -> dict:
     """The webhook for files OPG's import will not take by itself (no figures, no personal data)."""
     files = [
@@ -111,9 +141,11 @@ def late_delivery_payload(late: list[tuple[dt.date, Upload, str]], run_id: str) 
     description=(
         "Each month's OPG performance-data file (the same bytes as the export) in "
         "PERFDATA_PUBLICATION_BUCKET, where OPG's import copies it from at 12:00 UTC on the 1st. "
-        "An unchanged file is not uploaded again; a file uploaded after that month's import (a KPI "
-        "published late, a restatement) is announced through PERFDATA_WEBHOOK_URLS as needing a "
-        "hand-made pull request. Every upload is recorded in perfdata.publication_deliveries."
+        "An unchanged file is not uploaded again; a changed file, or one uploaded after the import of "
+        "a month perfdata was already delivering for (a KPI published late), is announced through "
+        "PERFDATA_WEBHOOK_URLS as needing a hand-made pull request; the past months of a first "
+        "delivery are announced once, as a summary. Every upload is recorded in "
+        "perfdata.publication_deliveries."
     ),
 )
 def opg_publication_delivery(
@@ -131,10 +163,12 @@ def opg_publication_delivery(
     months = DayWindow.from_time_window(context.partition_time_window).months()
     with database.connect().perfdata.connect() as conn:
         values = published.values_between(conn, months[0], months[-1])
+        delivering_since = conn.execute(DELIVERING_SINCE).scalar_one()
     by_month = published.by_month(values)
 
     now = utc_now()
     late: list[tuple[dt.date, Upload, str]] = []
+    history: list[tuple[dt.date, Upload]] = []  # past months' first files, before perfdata delivered
     uploads: list[tuple[dt.date, Upload]] = []
     failure: dg.Failure | None = None
     for month in months:
@@ -150,8 +184,13 @@ def opg_publication_delivery(
             )
             break
         uploads.append((month, upload))
-        if upload.uploaded and (upload.replaced or now >= import_deadline(month)):
-            late.append((month, upload, "changed after delivery" if upload.replaced else "after OPG's import"))
+        if upload.uploaded and upload.replaced:
+            late.append((month, upload, "changed after delivery"))
+        elif upload.uploaded and now >= import_deadline(month):
+            if expected_by_import(month, delivering_since):
+                late.append((month, upload, "after OPG's import"))
+            else:
+                history.append((month, upload))
         context.add_asset_metadata(
             {
                 "key": f"s3://{upload.bucket}/{upload.key}",
@@ -164,7 +203,7 @@ def opg_publication_delivery(
     # What was uploaded before a failure stays uploaded: record and announce it
     # now, since a retry will find those files unchanged and say nothing.
     _record(database, context.run_id, now, uploads, late)
-    announced = _announce(context, webhooks, late)
+    announced = _announce(context, webhooks, late, history)
     if failure is not None:
         raise failure
     return dg.MaterializeResult(
@@ -172,26 +211,40 @@ def opg_publication_delivery(
             "uploaded": sum(u.uploaded for _, u in uploads),
             "unchanged": sum(not u.uploaded for _, u in uploads),
             "needs_manual_pull_request": ", ".join(u.key for _, u, _ in late) or "none",
+            "history_uploaded": ", ".join(f"{m:%Y-%m}" for m, _ in history) or "none",
             "announcement": announced,
         }
     )
 
 
 def _announce(context: dg.AssetExecutionContext, webhooks: WebhookNotifier,
-              late: list[tuple[dt.date, Upload, str]]) -> str:
-    if not late:
+              late: list[tuple[dt.date, Upload, str]], history: list[tuple[dt.date, Upload]]) -> str:
+    payloads = []
+    if late:
+        context.log.warning(
+            "files OPG's import will not take by itself (make the pull request by hand): "
+            + ", ".join(f"{u.key} ({why})" for _, u, why in late)
+        )
+        payloads.append(late_delivery_payload(late, context.run_id))
+    if history:
+        # Said once, as a summary: no import ever expected these from perfdata.
+        context.log.info(f"first delivery of {len(history)} past month file(s): "
+                         + ", ".join(u.key for _, u in history))
+        payloads.append(history_delivery_payload(history, context.run_id))
+    if not payloads:
         return "nothing to announce"
-    context.log.warning(
-        "files OPG's import will not take by itself (make the pull request by hand): "
-        + ", ".join(f"{u.key} ({why})" for _, u, why in late)
-    )
     if not webhooks.url_list():
         return "PERFDATA_WEBHOOK_URLS is not set: not announced"
-    deliveries = webhooks.post(late_delivery_payload(late, context.run_id))
-    failed = [d for d in deliveries if d.error]
-    if failed:
-        context.log.warning("late delivery announcement failed for " + ", ".join(d.describe() for d in failed))
-    return f"announced to {len(deliveries) - len(failed)} of {len(deliveries)} webhook(s)"
+    if not announces(context.run.tags):
+        return "this run announces nothing (perfdata/announce: no)"
+    sent = failed = 0
+    for payload in payloads:
+        deliveries = webhooks.post(payload)
+        bad = [d for d in deliveries if d.error]
+        if bad:
+            context.log.warning(f"{payload['event']} announcement failed for " + ", ".join(d.describe() for d in bad))
+        sent, failed = sent + len(deliveries) - len(bad), failed + len(bad)
+    return f"{len(payloads)} announcement(s): {sent} delivered, {failed} failed"
 
 
 def _record(database: PerfdataDatabase, run_id: str, now: dt.datetime, uploads: list[tuple[dt.date, Upload]],

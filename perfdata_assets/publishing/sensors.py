@@ -1,5 +1,9 @@
-"""Notifications: a webhook per newly published month (and one more when it revised published
-values), and one per failed run.
+"""Notifications: a webhook per month whose published rows a run wrote (new or changed; one
+more when it revised published values), and one per failed run.
+
+A republication that changed nothing writes no row (publishing/sql.py) and is
+passed over, as is a run that must not announce (`perfdata rebuild` without
+--announce): the metadata of each materialisation says which.
 
 Each event is sent once. The publication sensor's cursor is the storage id of
 the last materialisation it handled, so a restarted daemon carries on where it
@@ -83,6 +87,15 @@ def revised_summary(record: dg.EventLogRecord) -> dict | None:
     }
 
 
+def announced(record: dg.EventLogRecord) -> bool:
+    """Whether a materialisation is announced: it wrote rows, and its run may announce.
+
+    A materialisation from before month_rows_written was recorded counts as written."""
+    metadata = record.asset_materialization.metadata
+    written = _metadata_value(metadata, "month_rows_written")
+    return (written is None or written > 0) and _metadata_value(metadata, "announce") is not False
+
+
 def _summarise(sent: int, what: str, failures: list[Delivery]) -> str:
     text = f"{what}: {sent} delivered"
     return text + (f"; failed: {', '.join(d.describe() for d in failures)}" if failures else "")
@@ -112,7 +125,7 @@ def published_kpis_webhook(context: dg.SensorEvaluationContext, webhooks: Webhoo
     sent = 0
     # Every materialisation of published_kpis is partitioned; anything else
     # is passed over rather than left to block the cursor for ever.
-    monthly = [r for r in records if r.asset_materialization.partition]
+    monthly = [r for r in records if r.asset_materialization.partition and announced(r)]
     for record in monthly:
         # A restated month is announced twice: published, then what was revised.
         payloads = [published_summary(record), revised_summary(record)]
@@ -127,6 +140,8 @@ def published_kpis_webhook(context: dg.SensorEvaluationContext, webhooks: Webhoo
                                       f"{delivery.describe()}")
     context.update_cursor(str(records[-1].storage_id))
     months = sorted({r.asset_materialization.partition[:7] for r in monthly})
+    if not months:
+        return dg.SkipReason("nothing newly written to announce")
     return dg.SkipReason(_summarise(sent, f"months {', '.join(months)}", failures))
 
 

@@ -87,8 +87,15 @@ SELECT p.period_start, p.period, p.service, p.data_type, p.value, n.value, p.num
  WHERE p.value IS DISTINCT FROM n.value
 """
 
-# Only the data types about to be written again are deleted: a KPI whose month
-# is not complete keeps what was published for it.
+# A published row is written only when it is new or changed (value, numerator
+# or denominator): an unchanged row keeps its published_at, so a re-run that
+# changed nothing has written nothing, and nothing is announced for it. Only the
+# data types about to be written again are deleted: a KPI whose month is not
+# complete keeps what was published for it.
+_SAME_ROW = """p.period = n.period AND p.period_start = n.period_start AND p.data_type = n.data_type
+   AND p.value IS NOT DISTINCT FROM n.value AND p.numerator IS NOT DISTINCT FROM n.numerator
+   AND p.denominator IS NOT DISTINCT FROM n.denominator"""
+
 DELETE_REPUBLISHED = f"""
 {{months}}, new_rows AS ({NEW_ROWS})
 DELETE FROM perfdata.published_kpis
@@ -96,14 +103,26 @@ DELETE FROM perfdata.published_kpis
    AND EXISTS (SELECT 1 FROM new_rows n
                 WHERE n.period = published_kpis.period AND n.period_start = published_kpis.period_start
                   AND n.data_type = published_kpis.data_type)
+   AND NOT EXISTS (SELECT 1 FROM new_rows n, perfdata.published_kpis p
+                    WHERE p.period = published_kpis.period AND p.service = published_kpis.service
+                      AND p.period_start = published_kpis.period_start AND p.data_type = published_kpis.data_type
+                      AND {_SAME_ROW})
 """
 
 PUBLISH = f"""
 {{months}}, new_rows AS ({NEW_ROWS})
 INSERT INTO perfdata.published_kpis
        (period_start, period, service, data_type, value, numerator, denominator, published_at)
-SELECT period_start, period, :service, data_type, value, numerator, denominator, :published_at
-  FROM new_rows
+SELECT n.period_start, n.period, :service, n.data_type, n.value, n.numerator, n.denominator, :published_at
+  FROM new_rows n
+ WHERE NOT EXISTS (SELECT 1 FROM perfdata.published_kpis p WHERE p.service = :service AND {_SAME_ROW})
+RETURNING period_start, data_type
+"""
+
+# What the KPI tables hold to publish for the window's months, written or unchanged.
+PUBLISHABLE = f"""
+{{months}}, new_rows AS ({NEW_ROWS})
+SELECT period_start, data_type FROM new_rows
 """
 
 # --- Reading -------------------------------------------------------------------

@@ -18,6 +18,16 @@ from urllib3.util.retry import Retry
 
 from perfdata_assets.config import ConfigError
 
+# A run tagged ANNOUNCE_TAG: "no" (`perfdata rebuild` without --announce) sends no
+# webhook: not its plausibility flags, not its late files, and the publication
+# sensor passes over what it published.
+ANNOUNCE_TAG = "perfdata/announce"
+
+
+def announces(tags: dict[str, str]) -> bool:
+    return tags.get(ANNOUNCE_TAG, "yes") != "no"
+
+
 # Worth another attempt: the receiver is overloaded or briefly down.
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 

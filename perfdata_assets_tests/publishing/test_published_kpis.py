@@ -94,7 +94,14 @@ def test_rerunning_replaces_the_window_and_nothing_else(backend):
         "SELECT period_start, count(*), count(DISTINCT published_at) FROM perfdata.published_kpis "
         "GROUP BY period_start ORDER BY period_start"
     )
-    assert [(str(m), n, s) for m, n, s in stamps] == [("2024-01-01", 10, 1), ("2024-02-01", 10, 1), ("2024-03-01", 10, 1)]
+    assert [(str(m), n) for m, n, _ in stamps] == [("2024-01-01", 10), ("2024-02-01", 10), ("2024-03-01", 10)]
+    # March's changed row is written anew; its unchanged rows keep when they were first published
+    # (before issue 25 every re-published row got the run's time).
+    first_stamp = january_and_february[0][2]
+    march = backend.query("SELECT data_type, published_at FROM perfdata.published_kpis WHERE period_start = '2024-03-01'")
+    assert {t for t, at in march if at != first_stamp} <= {"completion-rate-percent"}
+    assert len({at for t, at in march if t != "completion-rate-percent"}) == 1
+    assert {at for t, at in march if t != "completion-rate-percent"} == {first_stamp}
     # January and February were not re-published: same rows, same publication time.
     assert earlier_stamps(backend) == january_and_february
 

@@ -4,6 +4,7 @@ import contextlib
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
 from perfdata_assets.config import ConfigError
 from perfdata_assets.publishing.assets import published_kpis
@@ -14,9 +15,11 @@ from perfdata_assets.publishing.sensors import (
     published_kpis_webhook,
     safe_error,
 )
-from perfdata_assets.publishing.webhooks import WebhookNotifier, parse_urls, redact, webhooks_from_env
+from perfdata_assets.publishing.checks import publication_checks
+from perfdata_assets.publishing.resource import ExportDirectory
+from perfdata_assets.publishing.webhooks import ANNOUNCE_TAG, WebhookNotifier, parse_urls, redact, webhooks_from_env
 from perfdata_assets_tests.publishing.fixtures import seed_kpis
-from perfdata_assets_tests.support import materialize
+from perfdata_assets_tests.support import materialize, range_tags
 from perfdata_assets_tests.webhook_receiver import Receiver, notifier
 
 
@@ -65,10 +68,48 @@ def test_one_webhook_per_published_month_and_never_twice(backend, instance):
         assert published_kpis_webhook(restarted).skip_message == "no newly published month"
         assert len(first.bodies) == 3
 
-        # Re-publishing February is a new publication: one more notification.
+        # Re-publishing February unchanged writes nothing and says nothing (before issue 25 it
+        # was announced again on every monthly re-run); its published_at stays.
         assert materialize([published_kpis], backend, "2024-02-01", instance=instance).success
+        assert published_kpis_webhook(restarted).skip_message == "nothing newly written to announce"
+        assert backend.query("SELECT DISTINCT published_at FROM perfdata.published_kpis") == stored
+        assert len(first.bodies) == 3
+
+        # A changed March is written: published once, and what it revised.
+        with backend.dbs.perfdata.begin() as conn:
+            conn.execute(sa.text("UPDATE perfdata.completion_rate SET created = 3, completion_rate_percent = 100.00 "
+                                 "WHERE month = '2024-03-01'"))
+        assert materialize([published_kpis], backend, "2024-03-01", instance=instance).success
         published_kpis_webhook(restarted)
-        assert [b["month"] for b in first.bodies] == ["2024-01", "2024-02", "2024-03", "2024-02"]
+        assert [(b["event"], b["month"]) for b in first.bodies[3:]] == [("kpis-published", "2024-03"),
+                                                                           ("kpis-revised", "2024-03")]
+        assert published_kpis_webhook(restarted).skip_message == "no newly published month"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_run_tagged_not_to_announce_is_passed_over(backend, instance):
+    # `perfdata rebuild` without --announce tags its run so (rebuild.py).
+    seed_kpis(backend)
+    with Receiver() as receiver:
+        # February's responses fall to none: the plausibility check flags it, and says so to no one.
+        quiet = dg.materialize(
+            [published_kpis, *publication_checks], instance=instance,
+            tags={ANNOUNCE_TAG: "no", **range_tags("2024-01-01", "2024-03-01")},
+            resources={"database": backend.resource, "webhooks": notifier(receiver.url),
+                       "export_directory": ExportDirectory(path="unused")},
+            selection=[published_kpis.key], raise_on_error=False)
+        assert quiet.success
+        assert any(not e.passed for e in quiet.get_asset_check_evaluations())
+        assert receiver.bodies == []
+        context = dg.build_sensor_context(instance=instance, resources={"webhooks": notifier(receiver.url)})
+        assert published_kpis_webhook(context).skip_message == "nothing newly written to announce"
+        # The next run that may announce, and writes, is announced.
+        with backend.dbs.perfdata.begin() as conn:
+            conn.execute(sa.text("UPDATE perfdata.completion_rate SET created = 3, completion_rate_percent = 100.00 "
+                                 "WHERE month = '2024-03-01'"))
+        assert materialize([published_kpis], backend, "2024-03-01", instance=instance).success
+        assert published_kpis_webhook(context).skip_message == "months 2024-03: 2 delivered"
+    assert [b["event"] for b in receiver.bodies] == ["kpis-published", "kpis-revised"]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

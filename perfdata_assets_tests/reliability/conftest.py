@@ -53,7 +53,7 @@ class World:
 
     def copy(self, tmp_path: Path) -> tuple[str, Path]:
         """A fresh database in the previous state, and its export directory with the previous files."""
-        url = support.clone_database(ADMIN_URL, sa.engine.make_url(self.template).database)
+        url = support.create_database(ADMIN_URL, template=sa.engine.make_url(self.template).database)
         export_dir = tmp_path / f"exports-{uuid.uuid4().hex[:6]}"
         shutil.copytree(self.exports, export_dir)
         return url, export_dir
@@ -63,11 +63,8 @@ class World:
 def world(tmp_path_factory) -> World:
     _postgres_admin().dispose()  # skips, or fails under PERFDATA_REQUIRE_POSTGRES=1, without a server
     tmp = tmp_path_factory.mktemp("world")
-    name = f"perfdata_test_{uuid.uuid4().hex[:12]}"
-    admin = support.admin_engine(ADMIN_URL)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    template = sa.engine.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    template = support.create_database(ADMIN_URL)
+    name = sa.engine.make_url(template).database
     made = []
     try:
         backend = _make_backend("postgres", template, template)
@@ -80,7 +77,7 @@ def world(tmp_path_factory) -> World:
         support.release_connections(template)
         previous = support.snapshot(template)
 
-        reference = support.clone_database(ADMIN_URL, name)
+        reference = support.create_database(ADMIN_URL, template=name)
         made.append(reference)
         support.backfill(reference, csv, tmp / "reference-exports")
         new = support.snapshot(reference, with_run_times=False)
@@ -94,7 +91,6 @@ def world(tmp_path_factory) -> World:
         engines.databases.cache_clear()
         for url in [*made, template]:
             support.drop_database(ADMIN_URL, url)
-        admin.dispose()
 
 
 @pytest.fixture

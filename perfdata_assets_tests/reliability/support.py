@@ -11,14 +11,14 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from perfdata_assets.sources.lpa.sql import VALID_RATINGS
 from perfdata_assets.sources.lpa.tables import applications, feedback
-from perfdata_assets_tests.support import wait_for_activity
+# The scratch databases' helpers, shared with the other PostgreSQL tests.
+from perfdata_assets_tests.support import admin_engine, create_database, drop_database, wait_for_activity  # noqa: F401
 
 BIN = Path(sys.executable).parent
 UTC = dt.timezone.utc
@@ -38,10 +38,6 @@ TABLES = {
     "published_kpis": "period_start, period, service, data_type, value, numerator, denominator",
 }
 RUN_TIMES = {"loaded_days": "loaded_at", "published_kpis": "published_at"}
-
-
-def admin_engine(url: str) -> sa.Engine:
-    return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
 
 
 def snapshot(url: str, with_run_times: bool = True) -> dict[str, list[tuple]]:
@@ -128,26 +124,6 @@ def channel_counts_csv(path: Path, first: dt.date, days: int, seed: int = 0) -> 
                   f"{day},phone,{rng.randrange(0, 5)}"]
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def clone_database(admin_url: str, source_db: str) -> str:
-    """A new database copied from ``source_db`` (no one may be connected to it); returns its URL."""
-    name = f"perfdata_test_{uuid.uuid4().hex[:12]}"
-    engine = admin_engine(admin_url)
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{source_db}"')
-    engine.dispose()
-    return sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(admin_url: str, url: str) -> None:
-    name = sa.engine.make_url(url).database
-    engine = admin_engine(admin_url)
-    with engine.connect() as conn:
-        conn.exec_driver_sql(
-            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()")
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-    engine.dispose()
 
 
 # --- Watching a run's backend ------------------------------------------------------

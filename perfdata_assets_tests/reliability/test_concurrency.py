@@ -20,6 +20,7 @@ import dagster as dg
 import pytest
 
 from perfdata_assets.calendar import LONDON
+from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.schedules import lpa_history_nightly
 from perfdata_assets_tests.reliability import support
 from perfdata_assets_tests.reliability.support import FIRST, LAST, Hold
@@ -29,9 +30,14 @@ FEBRUARY = dt.date(2024, 2, 1)
 NIGHTLY_TICK = dt.datetime(2024, 2, 3, 2, 30, tzinfo=LONDON)  # loads 31 January to 2 February
 
 
+def ledger(url: str) -> PerfdataDatabase:
+    """The database the nightly schedule reads the loaded-days ledger from (it heals what it lacks)."""
+    return PerfdataDatabase(lpa_database_url=url, perfdata_database_url=url)
+
+
 def nightly_run(url, world, export_dir, tick: dt.datetime = NIGHTLY_TICK) -> None:
     """What the daemon launches for an ``lpa_history_nightly`` tick: its RunRequest, executed."""
-    with dg.build_schedule_context(scheduled_execution_time=tick) as context:
+    with dg.build_schedule_context(scheduled_execution_time=tick, resources={"database": ledger(url)}) as context:
         request = lpa_history_nightly.evaluate_tick(context).run_requests[0]
     job = support.definitions(url, world.csv, export_dir).resolve_job_def(lpa_history_nightly.job_name)
     with dg.DagsterInstance.ephemeral() as instance:
@@ -141,9 +147,9 @@ def _outcome(run) -> object:
 # --- Real processes -------------------------------------------------------------------------------
 
 
-def nightly_command(tick: dt.datetime) -> list[str]:
+def nightly_command(url: str, tick: dt.datetime) -> list[str]:
     """`dagster job execute` of lpa_history_job with the RunRequest an lpa_history_nightly tick makes."""
-    with dg.build_schedule_context(scheduled_execution_time=tick) as context:
+    with dg.build_schedule_context(scheduled_execution_time=tick, resources={"database": ledger(url)}) as context:
         request = lpa_history_nightly.evaluate_tick(context).run_requests[0]
     return [str(support.BIN / "dagster"), "job", "execute", "-m", "perfdata_assets.definitions",
             "-j", lpa_history_nightly.job_name, "--tags", json.dumps(request.tags)]
@@ -163,7 +169,7 @@ def test_two_perfdata_backfill_processes_and_the_nightly_job_at_once(world, copy
     commands = {
         "backfill 1": [str(support.BIN / "perfdata"), "backfill", "--start", str(FIRST), "--end", str(LAST)],
         "backfill 2": [str(support.BIN / "perfdata"), "backfill", "--start", str(second_start), "--end", str(LAST)],
-        "nightly": nightly_command(tick),
+        "nightly": nightly_command(url, tick),
     }
     processes = {}
     for name, command in commands.items():

@@ -7,8 +7,8 @@ import datetime as dt
 import dagster as dg
 import sqlalchemy as sa
 
-from perfdata_assets.calendar import DayWindow, daily_partitions
-from perfdata_assets.db.ledger import record_loaded_days
+from perfdata_assets.calendar import DayWindow, daily_partitions, day_ranges
+from perfdata_assets.db.ledger import healed_days, record_loaded_days
 from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.db.transfer import Extraction, History, merge_window
 from perfdata_assets.sources.lpa import anomalies, sql
@@ -107,6 +107,7 @@ def raw_feedback(context: dg.AssetExecutionContext, database: PerfdataDatabase) 
     return dg.MaterializeResult(
         metadata={
             "window": str(window),
+            "healed_days": day_ranges(healed_days(context.run.tags, window.days())) or "none",
             "feedback_in_window": sum(m["dagster/row_count"] for m in per_day.values()),
             "rejected_ratings_in_window": sum(m["rejected_ratings"] for m in per_day.values()),
             "rows_new_or_changed": written,
@@ -145,6 +146,7 @@ def lpa_lifecycle_events(context: dg.AssetExecutionContext, database: PerfdataDa
     return dg.MaterializeResult(
         metadata={
             "window": str(window),
+            "healed_days": day_ranges(healed_days(context.run.tags, window.days())) or "none",
             **{f"{e}_events_in_window": sum(m[f"{e}_events"] for m in per_day.values()) for e in sql.EVENTS},
             "rows_new_or_changed": written,
             **source_anomalies,

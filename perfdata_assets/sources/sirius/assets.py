@@ -7,9 +7,10 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import Field
 
-from perfdata_assets.calendar import DayWindow, daily_partitions
+from perfdata_assets.calendar import DayWindow, daily_partitions, day_ranges
 from perfdata_assets.config import ConfigError, check_setting
-from perfdata_assets.db.ledger import describe_days, record_loaded_days
+from perfdata_assets.db.ledger import describe_days, healed_days, record_loaded_days
+from perfdata_assets.db.locks import lock_table_for_replace
 from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.sources.sirius.client import SiriusClient
 from perfdata_assets.sources.sirius.counts import ChannelCounts, SiriusError, SiriusUnavailable
@@ -97,6 +98,8 @@ def sirius_channel_counts(
 
     dbs = database.connect()
     with dbs.perfdata.begin() as conn:
+        # One writer of the counts at a time: no two runs' row locks can form a deadlock.
+        lock_table_for_replace(conn, "perfdata.channel_counts")
         if rows:
             conn.execute(MERGE_CHANNEL_COUNT, [{"day": c.day, "channel": c.channel, "count": c.count} for c in rows])
         record_loaded_days(conn, "sirius_channel_counts", final_days, dt.datetime.now(dt.timezone.utc))
@@ -123,12 +126,15 @@ def sirius_channel_counts(
                 f"{len(pending)} day(s) not final yet ({describe_days(pending)}), not written; "
                 f"{len(final_days)} final day(s) were saved. A later run picks them up."
             ),
-            metadata={"final_days_saved": len(final_days), "days_not_final": len(pending)},
+            metadata={"final_days_saved": len(final_days), "days_not_final": len(pending),
+                      "healed_days": day_ranges(healed_days(context.run.tags, final_days)) or "none",},
             allow_retries=False,
         )
     return dg.MaterializeResult(
         metadata={
             "window": str(window),
+            # Days the ledger lacked before this run, loaded now (see schedules.py).
+            "healed_days": day_ranges(healed_days(context.run.tags, final_days)) or "none",
             "rows": len(rows),
             "total_in_window": sum(c.count for c in rows),
             "channels": ", ".join(sorted({c.channel for c in rows})) or "none",

@@ -8,9 +8,10 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import Field
 
-from perfdata_assets.calendar import DayWindow, daily_partitions
+from perfdata_assets.calendar import DayWindow, daily_partitions, day_ranges
 from perfdata_assets.config import ConfigError, check_setting
-from perfdata_assets.db.ledger import describe_days, record_loaded_days
+from perfdata_assets.db.ledger import describe_days, healed_days, record_loaded_days
+from perfdata_assets.db.locks import lock_table_for_replace
 from perfdata_assets.db.resource import PerfdataDatabase
 from perfdata_assets.sources.uptime.cloudwatch import (
     MAX_DATAPOINTS_PER_PAGE,
@@ -178,6 +179,8 @@ def health_check_uptime(
 
     dbs = database.connect()
     with dbs.perfdata.begin() as conn:
+        # One writer of the days at a time: no two runs' row locks can form a deadlock.
+        lock_table_for_replace(conn, "perfdata.uptime_days")
         if fetched:
             conn.execute(
                 MERGE_UPTIME_DAY,
@@ -202,7 +205,8 @@ def health_check_uptime(
                 f"health-check figures are final 15 minutes after it ends; {len(final_days)} final day(s) were "
                 "saved. A later run picks them up."
             ),
-            metadata={"final_days_saved": len(final_days), "days_not_final": len(pending)},
+            metadata={"final_days_saved": len(final_days), "days_not_final": len(pending),
+                      "healed_days": day_ranges(healed_days(context.run.tags, final_days)) or "none",},
             allow_retries=False,
         )
     resolutions = sorted({_resolution(d.resolution_seconds) for d in stored})
@@ -210,6 +214,8 @@ def health_check_uptime(
     healthy = sum(d.healthy_minutes for d in stored)
     metadata: dict[str, object] = {
         "window": str(window),
+        # Days the ledger lacked before this run, loaded now (see schedules.py).
+        "healed_days": day_ranges(healed_days(context.run.tags, final_days)) or "none",
         "days": len(stored),
         "observed_minutes": observed,
         "healthy_minutes": healthy,

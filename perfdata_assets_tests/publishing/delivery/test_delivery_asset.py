@@ -109,7 +109,9 @@ def test_a_restated_figure_is_uploaded_again_and_announced_for_a_hand_made_pull_
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_a_first_delivery_after_the_import_is_announced(backend, tmp_path, moto_server, monkeypatch):
+def test_a_first_history_load_says_once_what_it_uploaded(backend, tmp_path, moto_server, monkeypatch):
+    # Before issue 25 each past month was announced as a late file needing a hand-made pull
+    # request; no import ever expected those files from perfdata, so now one summary says so.
     with Receiver() as receiver:
         aws_env(monkeypatch, moto_server.url, "s3")
         boto3.session.Session().client("s3").create_bucket(Bucket=BUCKET)
@@ -117,9 +119,29 @@ def test_a_first_delivery_after_the_import_is_announced(backend, tmp_path, moto_
         assert monthly_run(backend, tmp_path, "2024-01-01", "2024-03-01", webhooks=notifier(receiver.url)).success
         assert sorted(bucket()) == [f"make_a_lasting_power_of_attorney_24_0{m}.json" for m in (1, 2, 3)]
         # February's responses fell from 80 to none: the plausibility check says so too.
-        assert sorted(b["event"] for b in receiver.bodies) == ["kpis-implausible", "publication-file-needs-pull-request"]
+        assert sorted(b["event"] for b in receiver.bodies) == ["kpis-implausible", "publication-history-delivered"]
+        [summary] = [b for b in receiver.bodies if b["event"] == "publication-history-delivered"]
+        assert summary["months"] == ["2024-01", "2024-02", "2024-03"] and summary["bucket"] == BUCKET
+        recorded = backend.query("SELECT needs_manual_pull_request FROM perfdata.publication_deliveries")
+        assert [bool(n) for (n,) in recorded] == [False] * 3
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_month_first_delivered_after_the_import_perfdata_was_delivering_for_is_announced(
+        backend, tmp_path, moto_server, monkeypatch):
+    with Receiver() as receiver:
+        aws_env(monkeypatch, moto_server.url, "s3")
+        boto3.session.Session().client("s3").create_bucket(Bucket=BUCKET)
+        seed_kpis(backend)
+        at("2024-01-01", monkeypatch)  # January delivered on time, the morning of 1 February
+        assert monthly_run(backend, tmp_path, "2024-01-01", "2024-01-01", webhooks=notifier(receiver.url)).success
+        assert receiver.bodies == []
+        # February misses its import (1 March): OPG's import should have taken it from perfdata.
+        monkeypatch.setattr(delivery, "utc_now", lambda: dt.datetime(2024, 3, 2, 9, tzinfo=dt.timezone.utc))
+        assert monthly_run(backend, tmp_path, "2024-02-01", "2024-02-01", webhooks=notifier(receiver.url)).success
         [announcement] = [b for b in receiver.bodies if b["event"] == "publication-file-needs-pull-request"]
-        assert [f["reason"] for f in announcement["files"]] == ["after OPG's import"] * 3
+        assert [(f["month"], f["reason"]) for f in announcement["files"]] == [("2024-02", "after OPG's import")]
+        assert not [b for b in receiver.bodies if b["event"] == "publication-history-delivered"]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
