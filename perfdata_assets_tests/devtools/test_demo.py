@@ -45,6 +45,9 @@ def test_the_demo_publishes_every_figure_of_opgs_page_and_its_files_pass_opgs_im
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "skipping" not in out  # every source runs in the demo
+    # Quiet when all is well (#20): nothing meant for production, no trace, no Dagster log.
+    assert "warning" not in (out + result.stderr).lower(), out + result.stderr
+    assert "Traceback" not in result.stderr and " - dagster - " not in out + result.stderr
     header = next(line for line in out.splitlines() if line.split()[:2] == ["month", "responses"])
     assert "uptime_percent" in header and "take_up_percent" in header and "satisfied_percent" in header
     assert f"({MONTHS} delivered to the demo bucket)" in out
