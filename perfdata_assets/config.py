@@ -241,7 +241,7 @@ def masked(name: str, value: str) -> str:
             return repr(make_url(value).render_as_string(hide_password=True))
         except ArgumentError:
             return "'***'"
-    return repr(value if len(value) <= 80 else value[:77] + "...")
+    return repr(value if len(value) <= 240 else value[:237] + "...")
 
 
 def check_setting(name: str, value: str) -> str:

@@ -262,7 +262,10 @@ def test_sigint_stops_a_backfill_waiting_on_a_retry_and_marks_its_run_canceled_p
 
 
 @pytest.mark.postgres
-def test_sigterm_stops_a_backfill_inside_a_long_write_and_leaves_the_tables_as_they_were_postgres(postgres_url, tmp_path):
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_a_backfill_inside_a_long_write_and_leaves_the_tables_as_they_were_postgres(
+    sig, code, postgres_url, tmp_path
+):
     create_source_tables(engines.lpa_write_engine(postgres_url))
     upgrade(engines.databases(postgres_url, postgres_url).perfdata)
     support.seed_source(postgres_url, seed=20, first=YESTERDAY - dt.timedelta(days=1), days=2)
@@ -275,7 +278,7 @@ def test_sigterm_stops_a_backfill_inside_a_long_write_and_leaves_the_tables_as_t
             held = support.sleeping_backend(postgres_url, timeout=60)
             assert held["writing"], held
             began = time.monotonic()
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(sig)
             process.wait(timeout=10)
             seconds = time.monotonic() - began
         finally:
@@ -284,8 +287,8 @@ def test_sigterm_stops_a_backfill_inside_a_long_write_and_leaves_the_tables_as_t
         # The server ends the orphaned statement and rolls its transaction back.
         support.wait_for_no_open_transaction(postgres_url, timeout=20)
     output = log.read_text()
-    assert process.returncode == 143 and seconds < 10, output
-    assert "interrupted (SIGTERM)" in output and "Traceback" not in output, output
+    assert process.returncode == code and seconds < 10, output
+    assert f"interrupted ({sig.name})" in output and "Traceback" not in output, output
     (run,) = _runs(tmp_path / "dagster_home")
     assert run.status == dg.DagsterRunStatus.CANCELED
     assert support.snapshot(postgres_url) == before

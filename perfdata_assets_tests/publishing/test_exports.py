@@ -115,7 +115,9 @@ def test_an_unwritable_directory_fails_naming_the_path(backend, tmp_path):
                          resources={"export_directory": ExportDirectory(path=str(target))})
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.user_failure_data
-    assert failure.description == f"cannot write export files to {target}: Not a directory"
+    # The setting is checked before anything is written (config.SETTINGS), naming the variable and the path.
+    assert failure.description == (f"PERFDATA_EXPORT_DIR='{target}': expected a directory, or a path where one can be "
+                                   "made (a file is in the way)")
 
 
 def test_a_read_only_directory_keeps_the_previous_files(tmp_path):
