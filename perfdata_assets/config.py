@@ -12,7 +12,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -206,7 +206,7 @@ def _start_date(value: str) -> str | None:
 @dataclass(frozen=True)
 class Setting:
     name: str
-    check: object  # (value) -> None when right, else what is expected
+    check: Callable[[str], str | None]  # None when the value is right, else what is expected
     secret: bool = False
 
 
