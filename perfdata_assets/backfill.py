@@ -160,7 +160,7 @@ def backfill(
             failed = [e.step_key for e in result.get_step_failure_events()]
             reasons = [f"{e.step_key}: {failure_text(e)}" for e in result.get_step_failure_events()]
             message = f"{what} run {result.run_id} failed: " + "; ".join(reasons or ["see the run's logs"])
-            if what in ("daily", "monthly source") and months and failed and len(failed) < len(keys):
+            if what in ("daily", "monthly source") and months and failed:
                 # The monthly run would publish from a history half refreshed; it is not
                 # started. The scheduled runs keep each source apart already.
                 message += (f" | the monthly run was not started; to publish the other KPIs now, run again with "

@@ -136,7 +136,7 @@ def published_kpis(context: dg.AssetExecutionContext, database: PerfdataDatabase
         publishable = conn.execute(with_months(sql.PUBLISHABLE, months).columns(period_start=sa.Date)).all()
         in_window = published.values_between(conn, months[0], months[-1])
         years = [v for v in published.values_between(conn, add_months(months[0], -22), months[-1], COST_DATA_TYPES)
-                 if v.published_at == published_at]
+                 if (v.period_start, v.data_type) in written_keys]
         recent_months = published.published_months(conn)[-PREVIEW_MONTHS:]
         recent = published.values_between(conn, recent_months[0], recent_months[-1]) if recent_months else []
 
