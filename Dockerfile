@@ -21,11 +21,12 @@ ENV PYTHONUNBUFFERED=1 \
     PERFDATA_VENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     DAGSTER_HOME=/opt/dagster/dagster_home \
-    DAGSTER_EVENT_BATCH_SIZE=1000
+    DAGSTER_EVENT_BATCH_SIZE=100000
 
-# DAGSTER_EVENT_BATCH_SIZE: a run's materialisations go to the event log 1,000
-# to a statement, not one each (a 5-year backfill writes one per day and asset:
-# bench/RESULTS.md). `perfdata backfill` sets it too.
+# DAGSTER_EVENT_BATCH_SIZE: a step's materialisations go to the event log in one
+# statement, not one each (a 5-year backfill writes one per day and asset:
+# bench/RESULTS.md), so the daemon sees all of a step's partitions done or none
+# (perfdata_assets/instance.py). `perfdata backfill` sets it too.
 
 # tini reaps the run workers the code server starts and forwards signals.
 RUN apt-get update \

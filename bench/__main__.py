@@ -12,10 +12,12 @@ Steps (each in its own subprocess, see bench/measure.py for what is measured):
   A  `perfdata backfill` of the whole history into an empty perfdata schema (and of
      a shorter window first, for the cost growth; that one again with Dagster's
      event-log settings changed, to show where A's time goes)
+  A_ui  the same backfill launched as the Dagster UI launches it (webserver GraphQL), run by the
+     daemon on deploy/dagster.yaml's instance (bench/ui_backfill.py)
   E  the nightly runs after A: the two nightly jobs over 3 days, the monthly job
      (after the shorter backfill too: E must not grow with the history)
   D  the naive Python way: source rows into pandas, aggregated there
-  F  GET /v1/kpis/latest under load from a second process, on loopback
+  F  GET /v1/kpis/latest and the open-data CSV under load from a second process, on loopback
   scale  B and A (the whole history) again on a second database with twice the LPAs
      and feedback a month (generated once, reused while its marker matches)
 
@@ -43,6 +45,7 @@ import sqlalchemy as sa
 
 from bench import generate
 from bench.measure import DATA_DIR, REPO, Measurement, StepFailed, run_command, run_step
+from bench.report import OPEN_DATA_CSV
 from perfdata_assets.devtools.loopback import free_port
 
 KPIS = {
@@ -59,7 +62,7 @@ SCALE = 2
 
 
 # What the image and the Helm values set for every run (the scheduled runs of E, the runs of C).
-IMAGE_ENV = {"DAGSTER_EVENT_BATCH_SIZE": "1000"}
+IMAGE_ENV = {"DAGSTER_EVENT_BATCH_SIZE": "100000"}
 
 # What the Dagster event log costs A: variants of the shorter backfill, each into an empty schema.
 EXPERIMENTS = [
@@ -90,7 +93,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--load-seconds", type=float, default=30.0, help="F: time bound of the loaded phase")
     parser.add_argument("--load-concurrency", type=int, default=4, help="F: concurrent clients (default 4)")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["C", "D", "E", "F", "growth", "experiments", "scale", "demo"],
+                        choices=["C", "D", "E", "F", "growth", "experiments", "scale", "demo", "ui"],
                         help="leave a step out (repeatable)")
     parser.add_argument("--output", type=Path, help="where the report goes (default bench/RESULTS.md for the "
                         "default sizes, bench/data/RESULTS-<database>.md for others, so a quick run never "
@@ -378,6 +381,7 @@ def ensure_published(url: str, months: list[dt.date]) -> str:
 
 
 def serve_command(port: int) -> list[str]:
+    """`perfdata serve` on loopback."""
     from perfdata_assets.cli import main
 
     if "serve" in main.commands:
@@ -407,7 +411,8 @@ def measure_api(args, env: dict, admin_url: str, databases: list[str], echo) -> 
             time.sleep(0.2)
         load = run_step(
             "F_load", "load",
-            {"url": f"http://127.0.0.1:{port}/v1/kpis/latest", "token": token, "requests": args.load_requests,
+            {"urls": [f"http://127.0.0.1:{port}/v1/kpis/latest", f"http://127.0.0.1:{port}{OPEN_DATA_CSV}"],
+             "token": token, "requests": args.load_requests,
              "seconds": args.load_seconds, "concurrency": args.load_concurrency},
             env, admin_url, databases, echo,
         )
@@ -420,6 +425,37 @@ def measure_api(args, env: dict, admin_url: str, databases: list[str], echo) -> 
         except ChildProcessError:
             server_rss = float("nan")
     return load, {"server_max_rss_mb": server_rss}, " ".join(["python", *command[1:4]])
+
+
+# --- A_ui ------------------------------------------------------------------------------------
+
+
+def measure_ui_backfill(args, env: dict, first: dt.date, last: dt.date, dagster_db: str, url: str,
+                        echo) -> tuple[Measurement, dict]:
+    """A's assets and days, launched through the webserver as the UI does, run by the daemon."""
+    from bench import ui_backfill
+
+    assets = ui_backfill.materialised_assets(args.admin_url, dagster_db)
+    days = [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    ui_db = f"{dagster_db}_ui"
+    home = DATA_DIR / "dagster_home_ui"
+    reset_perfdata_schema(url)
+    fresh_dagster_instance("postgres", args.admin_url, ui_db, home)
+    ui_backfill.use_deploy_instance(home)
+    services_env = {**env, **IMAGE_ENV, **ui_backfill.instance_environment(args.admin_url, ui_db),
+                    "DAGSTER_HOME": str(home)}
+    echo(f"A_ui: {len(assets)} assets ({', '.join(assets)}) over {len(days):,} days, launched through the "
+         "webserver, run by the daemon")
+    with sirius_stub_environment(last) as stub_env, \
+            ui_backfill.dagster_services(home, {**services_env, **stub_env}, args.admin_url, ui_db) as graphql_url:
+        measurement = run_step("A_ui", "ui_backfill", {"graphql": graphql_url, "assets": assets, "partitions": days},
+                               services_env, args.admin_url, [sa.engine.make_url(url).database, ui_db], echo)
+    detail = ui_backfill.where_the_time_went(args.admin_url, ui_db, measurement.result["launched_at"],
+                                             measurement.result["finished_at"])
+    detail["assets"] = assets
+    echo(f"  A_ui: {detail['runs']} run(s), backfill {measurement.result['status']}, "
+         f"{detail['repeated_partitions']} partition(s) materialised more than once")
+    return measurement, detail
 
 
 # --- scale ---------------------------------------------------------------------------------
@@ -568,6 +604,16 @@ def main(argv: list[str] | None = None) -> int:
                 experiments.append((what, measurement))
     results["A"] = results[f"A_{len(months)}m"]
 
+    ui = None
+    if "ui" not in args.skip and args.dagster_storage == "postgres":
+        results["A_ui"], ui = measure_ui_backfill(args, env, first, last, dagster_db, url, echo)
+        if results["A_ui"].result["status"] != "COMPLETED_SUCCESS":
+            problems.append(f"A_ui: the backfill ended {results['A_ui'].result['status']}")
+        if ui["repeated_partitions"]:
+            problems.append(f"A_ui: {ui['repeated_partitions']} partition(s) materialised more than once: "
+                            + "; ".join(ui["repeats_example"]))
+        problems += compare("A_ui", read_figures(url, "perfdata", months), floor_figures, months)
+
     if "E" not in args.skip:
         nightly_step("E", months)
 
@@ -582,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
 
     api = None
     if "F" not in args.skip:
-        echo("F: GET /v1/kpis/latest under load")
+        echo("F: GET /v1/kpis/latest and the open-data CSV under load")
         try:
             notes.append("F's publication: " + ensure_published(url, months))
             load, server, how = measure_api(args, env, args.admin_url, watched, echo)
@@ -602,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render(
         dataset=dataset, machine=machine, results=results, api=api, notes=notes, problems=problems,
         args=args, database=database, revision=git_revision(), load=(load_before, os.getloadavg()),
-        experiments=experiments, scale=scale,
+        experiments=experiments, scale=scale, ui=ui,
         total_seconds=time.monotonic() - started,
     )
     args.output.write_text(text)

@@ -84,6 +84,40 @@ def _keep_dagster_connections_unpooled() -> None:
     dg.DagsterInstance.optimize_for_webserver = lambda self, *args, **kwargs: None
 
 
+# --- A_ui: the backfill launched as the Dagster UI launches it --------------------------------
+
+LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } ... on Error { message } } }"""
+BACKFILL_STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+  __typename ... on PartitionBackfill { status } ... on PythonError { message } ... on Error { message } } }"""
+BACKFILL_DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+
+def ui_backfill(args: dict) -> dict:
+    """The UI's "Materialize" of a range: one launchPartitionBackfill, then its status polled until done."""
+    from bench.ui_backfill import graphql
+
+    started = time.time()
+    answer = graphql(args["graphql"], LAUNCH_BACKFILL, {"params": {
+        "assetSelection": [{"path": name.split("/")} for name in args["assets"]],
+        "partitionNames": args["partitions"],
+        "fromFailure": False,
+        "title": "bench A_ui",
+    }})["launchPartitionBackfill"]
+    if answer["__typename"] != "LaunchBackfillSuccess":
+        raise RuntimeError(f"launchPartitionBackfill: {answer['__typename']}: {answer.get('message')}")
+    backfill_id = answer["backfillId"]
+    while True:
+        # The UI's backfill page polls about as often.
+        time.sleep(0.5)
+        status = graphql(args["graphql"], BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+        if status.get("status") in BACKFILL_DONE:
+            break
+        if time.time() - started > args.get("timeout", 1800):
+            raise RuntimeError(f"backfill {backfill_id} not done after {args.get('timeout', 1800)} s: {status}")
+    return {"backfill_id": backfill_id, "status": status["status"], "launched_at": started, "finished_at": time.time()}
+
+
 # --- E: the nightly runs ---------------------------------------------------------------
 
 
@@ -440,25 +474,32 @@ def naive_pandas(args: dict) -> dict:
 
 
 def load(args: dict) -> dict:
-    """Latency with one client, then throughput with `concurrency` clients; bounded in count and time."""
+    """Latency with one client, then throughput with `concurrency` clients; bounded in count and time.
+
+    Each client asks for the URLs in turn (the API's latest KPIs, the open-data CSV).
+    """
     import http.client
+    import itertools
     from urllib.parse import urlsplit
 
-    target = urlsplit(args["url"])
+    targets = [urlsplit(url) for url in args["urls"]]
+    target = targets[0]
     headers = {"Authorization": f"Bearer {args['token']}", "Accept": "application/json"}
 
     def client(count: int, deadline: float, latencies: list[float], errors: list[str]) -> None:
         conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
         try:
-            for _ in range(count):
+            for _, path in zip(range(count), itertools.cycle(t.path for t in targets)):
                 if time.perf_counter() > deadline:
                     return
                 started = time.perf_counter()
-                conn.request("GET", target.path, headers=headers)
+                conn.request("GET", path, headers=headers)
                 response = conn.getresponse()
                 body = response.read()
                 latencies.append(time.perf_counter() - started)
-                if response.status != 200 or not json.loads(body).get("data"):
+                answered = (json.loads(body).get("data") if path.startswith("/v1/")
+                            else body.startswith(b"period_start,"))
+                if response.status != 200 or not answered:
                     errors.append(f"{response.status} {body[:100]!r}")
                     return
         finally:
@@ -477,7 +518,7 @@ def load(args: dict) -> dict:
             t.join()
         elapsed = time.perf_counter() - started
         if errors:
-            raise RuntimeError(f"GET {args['url']} failed: {errors[0]}")
+            raise RuntimeError(f"GET {', '.join(args['urls'])} failed: {errors[0]}")
         ordered = sorted(latencies)
 
         def pct(p: float) -> float:
@@ -496,6 +537,7 @@ def load(args: dict) -> dict:
 
 STEPS = {
     "backfill": backfill,
+    "ui_backfill": ui_backfill,
     "nightly": nightly,
     "naive_dagster": naive_dagster,
     "floor": floor,

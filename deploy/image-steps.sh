@@ -142,7 +142,8 @@ case "$step" in
     daemon)
         require_instance_env
         ws=$(workspace)
-        exe=$(bin dagster-daemon)
+        # perfdata-daemon: dagster-daemon with a 5 s backfill loop (perfdata_assets/daemon.py)
+        exe=$(bin perfdata-daemon)
         start daemon
         exec "$exe" run -w "$ws" "$@"
         ;;

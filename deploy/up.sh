@@ -12,7 +12,7 @@
 #                          every start, so it is always deploy/dagster.yaml
 #   PERFDATA_WORKSPACE=workspace.yaml   the code locations to load
 #   DAGSTER_WEBSERVER_HOST=127.0.0.1 DAGSTER_WEBSERVER_PORT=3000
-#   DAGSTER_BIN=.venv/bin  where dagster-webserver, dagster-daemon and python are
+#   DAGSTER_BIN=.venv/bin  where dagster-webserver, perfdata-daemon and python are
 #   LPA_DATABASE_URL / PERFDATA_DATABASE_URL   the databases the runs use (unset:
 #                          the local SQLite demo databases under .perfdata/)
 #
@@ -21,7 +21,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${DAGSTER_BIN:-$ROOT/.venv/bin}
-for tool in python dagster-webserver dagster-daemon; do
+for tool in python dagster-webserver perfdata-daemon; do
     [[ -x "$BIN/$tool" ]] || { echo "up.sh: $BIN/$tool not found: create the virtualenv first (make install) or set DAGSTER_BIN" >&2; exit 2; }
 done
 
@@ -30,6 +30,8 @@ export DAGSTER_PG_PORT=${DAGSTER_PG_PORT:-5432}
 export DAGSTER_PG_USER=${DAGSTER_PG_USER:-postgres}
 export DAGSTER_PG_PASSWORD=${DAGSTER_PG_PASSWORD:-}
 export DAGSTER_PG_DB=${DAGSTER_PG_DB:-perfdata_dagster}
+# As the image: a step's materialisation events in one statement (perfdata_assets/instance.py).
+export DAGSTER_EVENT_BATCH_SIZE=${DAGSTER_EVENT_BATCH_SIZE:-100000}
 
 home=${PERFDATA_UP_HOME:-$ROOT/.perfdata/dagster_home_postgres}
 mkdir -p "$home"
@@ -83,7 +85,7 @@ echo "up.sh: DAGSTER_HOME=$DAGSTER_HOME, instance database $DAGSTER_PG_DB on $DA
 echo "up.sh: UI at http://$host:$port (Ctrl-C stops the webserver and the daemon)" >&2
 "$BIN/dagster-webserver" -h "$host" -p "$port" -w "$workspace" &
 pids+=($!)
-"$BIN/dagster-daemon" run -w "$workspace" &
+"$BIN/perfdata-daemon" run -w "$workspace" &
 pids+=($!)
 
 status=0

@@ -62,9 +62,12 @@ def get_instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-# Dagster's own switch: events are handed to the event log 1,000 at a time (one
-# INSERT for a run's materialisations, instead of one each) rather than each alone.
-EVENT_BATCH_SIZE = "1000"
+# Dagster's own switch: a step's materialisation events are handed to the event log
+# together, up to this many, rather than each alone. More than any step's partitions
+# (a century of days), so they are one INSERT: the backfill daemon sees all of a
+# step's days done or none, and starts the monthly runs once, not for each slice
+# of 1,000 days as it did (bench/RESULTS.md, "Where A_ui's time goes").
+EVENT_BATCH_SIZE = "100000"
 
 
 @contextlib.contextmanager
@@ -76,7 +79,7 @@ def backfill_instance() -> Iterator[dg.DagsterInstance]:
     written alone, on a connection of its own (dagster-postgres holds none): most of
     such a backfill's time went there (bench/RESULTS.md). While the block runs:
 
-    - DAGSTER_EVENT_BATCH_SIZE is 1,000 unless the environment sets it;
+    - DAGSTER_EVENT_BATCH_SIZE is 100,000 unless the environment sets it;
     - on PostgreSQL, the instance's storages hold a small pool of connections, as
       dagster-webserver does, with no statement timeout (the same as any run's).
 

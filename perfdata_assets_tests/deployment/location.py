@@ -65,6 +65,22 @@ def flaky(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"retry_number": int(retry)})
 
 
+# A backfill as perfdata's are: daily sources, each day a partition, then a monthly
+# figure from them; single-run backfill policies, so a UI backfill is two runs.
+DAYS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2026-12-01")
+MONTHS = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2026-12-01")
+
+
+@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())
+def daily_source(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"days": len(context.partition_keys)})
+
+
+@dg.asset(partitions_def=MONTHS, backfill_policy=dg.BackfillPolicy.single_run(), deps=[daily_source])
+def monthly_figure(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"months": len(context.partition_keys)})
+
+
 heartbeat_job = dg.define_asset_job("heartbeat_job", selection=[heartbeat], executor_def=dg.in_process_executor)
 pooled_job = dg.define_asset_job("pooled_job", selection=[pooled], executor_def=dg.in_process_executor)
 elsewhere_job = dg.define_asset_job("elsewhere_job", selection=[elsewhere], executor_def=dg.in_process_executor)
@@ -78,7 +94,8 @@ every_minute = dg.ScheduleDefinition(
 )
 
 defs = dg.Definitions(
-    assets=[heartbeat, pooled, elsewhere, flaky],
+    assets=[heartbeat, pooled, elsewhere, flaky, daily_source, monthly_figure],
     jobs=[heartbeat_job, pooled_job, elsewhere_job, flaky_job],
     schedules=[every_minute],
+    executor=dg.in_process_executor,  # as perfdata's definitions
 )

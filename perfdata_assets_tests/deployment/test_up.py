@@ -243,6 +243,51 @@ def test_a_failed_run_is_retried(stack: Stack):
     assert stack.finished(retried.run_id).status == dg.DagsterRunStatus.SUCCESS
 
 
+LAUNCH_BACKFILL = """
+mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }
+"""
+BACKFILL_STATUS = """
+query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } } }
+"""
+
+
+def test_a_backfill_launched_as_the_ui_does_is_two_runs_each_partition_once(stack: Stack):
+    # The UI's Materialize dialog for a range: the assets and the daily partitions, the monthly
+    # figure following. 1,065 days: more than Dagster's default batch of 1,000 events.
+    days = location.DAYS.get_partition_keys()
+    answer = graphql(stack.port, LAUNCH_BACKFILL, {"params": {
+        "assetSelection": [{"path": ["daily_source"]}, {"path": ["monthly_figure"]}],
+        "partitionNames": days, "fromFailure": False,
+    }})["launchPartitionBackfill"]
+    assert answer["__typename"] == "LaunchBackfillSuccess", answer
+
+    def done():
+        status = graphql(stack.port, BACKFILL_STATUS, {"id": answer["backfillId"]})["partitionBackfillOrError"]["status"]
+        return status if status not in ("REQUESTED", "CANCELING", "FAILING") else None
+
+    assert wait_for("the daemon to finish the backfill", done, RUN_TIMEOUT, interval=1, log=stack.up.log) == "COMPLETED_SUCCESS"
+    runs = stack.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": answer["backfillId"]}))
+    assert len(runs) == 2, [run.asset_selection for run in runs]
+    materialised = stack.sql(
+        "SELECT asset_key, partition, count(*) FROM event_logs "
+        "WHERE dagster_event_type = 'ASSET_MATERIALIZATION' AND run_id = ANY(:runs) GROUP BY asset_key, partition",
+        runs=[run.run_id for run in runs],
+    )
+    by_asset: dict[str, list[str]] = {}
+    for asset_key, partition, count in materialised:
+        assert count == 1, (asset_key, partition, count)  # no partition materialised twice
+        by_asset.setdefault(asset_key, []).append(partition)
+    assert sorted(by_asset['["daily_source"]']) == days
+    assert len(by_asset['["monthly_figure"]']) == len(location.MONTHS.get_partition_keys())
+    # A step's materialisations are one INSERT (DAGSTER_EVENT_BATCH_SIZE, deploy/up.sh as the image):
+    # the daemon sees every day done or none, and asks for the months once.
+    transactions = stack.sql(
+        "SELECT count(DISTINCT xmin::text) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' "
+        "AND asset_key = '[\"daily_source\"]' AND run_id = ANY(:runs)", runs=[run.run_id for run in runs])
+    assert transactions == [(1,)]
+
+
 def test_a_schedule_tick_launches_a_run_that_succeeds(stack: Stack):
     # The schedule is on by default and ticks every minute: at most ~60s after
     # the daemon started, plus the run itself.
