@@ -189,22 +189,19 @@ def where_the_time_went(admin_url: str, dagster_db: str, launched_at: float, fin
             "SELECT asset_key, partition, count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' "
             "GROUP BY asset_key, partition HAVING count(*) > 1").all()
     engine.dispose()
-    parts: list[tuple[str, float]] = []
-    previous_end = launched_at
-    for number, run in enumerate(runs, 1):
+    # Seconds after the launch: when the daemon created each run, when its worker started it, when it ended.
+    timeline = []
+    for run in runs:
         created = float(run.created)
         start, end = run.start_time or created, run.end_time or created
-        what = f"run {number} ({run.assets or 'nothing materialised'})"
-        parts.append((f"{what}: until the daemon created it", created - previous_end))
-        parts.append((f"{what}: queued and launched (its worker process starting)", start - created))
-        parts.append((f"{what}: the run, {run.materialisations:,} materialisations", end - start))
-        previous_end = end
-    parts.append(("after the last run: until the daemon marked the backfill done (and the UI's poll saw it)",
-                  finished_at - previous_end))
+        timeline.append({"assets": run.assets or "nothing materialised", "materialisations": run.materialisations,
+                         "created": created - launched_at, "started": start - launched_at,
+                         "ended": end - launched_at})
     return {
         "runs": len(runs),
         "statuses": sorted({run.status for run in runs}),
-        "timeline": parts,
+        "timeline": timeline,
+        "done": finished_at - launched_at,
         "repeated_partitions": len(repeats),
         "repeats_example": [f"{r.asset_key} {r.partition} ×{r[2]}" for r in repeats[:5]],
     }

@@ -108,7 +108,9 @@ def test_helm_values_match_the_instance_config():
     daemon = values["dagsterDaemon"]
     assert daemon["runCoordinator"]["type"] == "QueuedRunCoordinator"
     # The chart refuses a run coordinator limit next to concurrency.runs.
-    assert "maxConcurrentRuns" not in daemon["runCoordinator"]["config"]["queuedRunCoordinator"]
+    queue = daemon["runCoordinator"]["config"]["queuedRunCoordinator"]
+    assert "maxConcurrentRuns" not in queue
+    assert queue["dequeueIntervalSeconds"] == raw["run_coordinator"]["config"]["dequeue_interval_seconds"]
     assert daemon["runRetries"] == {"enabled": True, "maxRetries": raw["run_retries"]["max_retries"]}
     monitoring = daemon["runMonitoring"]
     assert monitoring["enabled"] is True
