@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from perfdata_assets.event_log import BatchedPostgresEventLogStorage
+from perfdata_assets.instance import EVENT_BATCH_SIZE
 from perfdata_assets_tests.event_log_runs import (
     DAYS,
     KEYS,
@@ -78,7 +79,7 @@ def second_postgres_url(postgres_url):
 def test_planned_events_in_one_insert_are_what_dagster_postgres_writes(
     tmp_path, postgres_url, second_postgres_url, monkeypatch
 ):
-    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")  # what the image and `perfdata backfill` set
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)  # what the image and `perfdata backfill` set
     seen = {}
     for name, url, module, cls in [
         ("shipped", postgres_url, "dagster_postgres.event_log", "PostgresEventLogStorage"),

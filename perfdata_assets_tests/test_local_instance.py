@@ -16,6 +16,7 @@ import dagster as dg
 import pytest
 
 from perfdata_assets import event_log
+from perfdata_assets.instance import EVENT_BATCH_SIZE
 from perfdata_assets import instance as local
 from perfdata_assets.event_log import LocalSqliteEventLogStorage
 from perfdata_assets.instance import LOCAL_INSTANCE_YAML, ensure_dagster_home
@@ -74,7 +75,7 @@ def what_the_ui_reads(instance: dg.DagsterInstance, home: Path) -> dict:
 
 
 def test_asset_events_in_one_insert_are_what_dagsters_sqlite_event_log_writes(tmp_path, monkeypatch):
-    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")  # what `perfdata backfill` and the demo set
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)  # what `perfdata backfill` and the demo set
     seen = {}
     for name, yaml in [("shipped", "telemetry:\n  enabled: false\n"), ("batched", LOCAL_INSTANCE_YAML)]:
         home = tmp_path / name
@@ -101,7 +102,7 @@ def test_asset_events_in_one_insert_are_what_dagsters_sqlite_event_log_writes(tm
 
 def test_a_batch_that_fails_in_the_index_leaves_no_copy_for_dagsters_retry(tmp_path, monkeypatch):
     # Dagster stores a batch again one event at a time when store_event_batch raises.
-    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     (tmp_path / "dagster.yaml").write_text(LOCAL_INSTANCE_YAML)
     insert = LocalSqliteEventLogStorage._insert

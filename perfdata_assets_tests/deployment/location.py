@@ -81,6 +81,11 @@ def monthly_figure(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"months": len(context.partition_keys)})
 
 
+@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())
+def failing_daily(context: dg.AssetExecutionContext) -> None:
+    raise dg.Failure(description=f"{len(context.partition_keys)} days refused (test)", allow_retries=False)
+
+
 heartbeat_job = dg.define_asset_job("heartbeat_job", selection=[heartbeat], executor_def=dg.in_process_executor)
 pooled_job = dg.define_asset_job("pooled_job", selection=[pooled], executor_def=dg.in_process_executor)
 elsewhere_job = dg.define_asset_job("elsewhere_job", selection=[elsewhere], executor_def=dg.in_process_executor)
@@ -94,7 +99,7 @@ every_minute = dg.ScheduleDefinition(
 )
 
 defs = dg.Definitions(
-    assets=[heartbeat, pooled, elsewhere, flaky, daily_source, monthly_figure],
+    assets=[heartbeat, pooled, elsewhere, flaky, daily_source, monthly_figure, failing_daily],
     jobs=[heartbeat_job, pooled_job, elsewhere_job, flaky_job],
     schedules=[every_minute],
     executor=dg.in_process_executor,  # as perfdata's definitions

@@ -288,6 +288,32 @@ def test_a_backfill_launched_as_the_ui_does_is_two_runs_each_partition_once(stac
     assert transactions == [(1,)]
 
 
+PARTITION_STATUSES = """
+query($path: [String!]!) { assetNodeOrError(assetKey: {path: $path}) { ... on AssetNode {
+  assetPartitionStatuses { ... on TimePartitionStatuses { ranges { status startKey endKey } } } } } }
+"""
+
+
+def test_a_failed_backfill_shows_its_partitions_as_failed(stack: Stack):
+    days = location.DAYS.get_partition_keys()[100:110]
+    answer = graphql(stack.port, LAUNCH_BACKFILL, {"params": {
+        "assetSelection": [{"path": ["failing_daily"]}], "partitionNames": days, "fromFailure": False,
+        "tags": [{"key": "dagster/max_retries", "value": "0"}],
+    }})["launchPartitionBackfill"]
+    assert answer["__typename"] == "LaunchBackfillSuccess", answer
+
+    def done():
+        status = graphql(stack.port, BACKFILL_STATUS, {"id": answer["backfillId"]})["partitionBackfillOrError"]["status"]
+        return status if status not in ("REQUESTED", "CANCELING", "FAILING") else None
+
+    assert wait_for("the daemon to finish the backfill", done, RUN_TIMEOUT, interval=1, log=stack.up.log) in (
+        "COMPLETED_FAILED", "FAILED")
+    # What the UI's partition bar reads: the ten days, failed.
+    ranges = graphql(stack.port, PARTITION_STATUSES, {"path": ["failing_daily"]})["assetNodeOrError"][
+        "assetPartitionStatuses"]["ranges"]
+    assert ranges == [{"status": "FAILED", "startKey": days[0], "endKey": days[-1]}], ranges
+
+
 def test_a_schedule_tick_launches_a_run_that_succeeds(stack: Stack):
     # The schedule is on by default and ticks every minute: at most ~60s after
     # the daemon started, plus the run itself.
