@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
 import os
 import platform
 import shutil
@@ -173,9 +174,10 @@ def fresh_dagster_instance(storage: str, admin_url: str, database: str, home: Pa
                            event_log: str = "perfdata") -> None:
     """A new, empty Dagster instance: its own PostgreSQL database (as production) or SQLite files.
 
-    On PostgreSQL its storages are deploy/dagster.yaml's: dagster-postgres's run and schedule
-    storages and perfdata's event log (perfdata_assets/event_log.py), or with
-    ``event_log="dagster-postgres"`` dagster-postgres's own, for the experiments.
+    On PostgreSQL its dagster.yaml is deploy/dagster.yaml itself (dagster-postgres's run and
+    schedule storages, perfdata's event log, the run queue, the pools), reading the database
+    from DAGSTER_PG_* (``dagster_pg_environment``); with ``event_log="dagster-postgres"``,
+    for the experiments, the same storages but dagster-postgres's own event log.
     """
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
@@ -199,12 +201,31 @@ def fresh_dagster_instance(storage: str, admin_url: str, database: str, home: Pa
             f"config: {db}}}\n"
         )
     (home / "dagster.yaml").write_text(config)
+    if storage == "postgres" and event_log == "perfdata":
+        # The production instance config, as it is (the tables are made below through the storages above,
+        # which are the same).
+        shutil.copyfile(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
     # Dagster creates its tables on first use (0.7 s on PostgreSQL): a production instance has
     # them already, so they are made here, before any measured step.
     import dagster as dg
 
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with contextlib.ExitStack() as stack:
+        saved = {k: os.environ.get(k) for k in ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER",
+                                                "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB")}
+        stack.callback(lambda: [os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+                                for k, v in saved.items()])
+        if storage == "postgres":
+            os.environ.update(dagster_pg_environment(admin_url, database))
+        instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))
         instance.get_runs(limit=1)
+
+
+def dagster_pg_environment(admin_url: str, database: str) -> dict[str, str]:
+    """The variables deploy/dagster.yaml reads its database from."""
+    url = sa.engine.make_url(admin_url)
+    return {"DAGSTER_PG_HOST": url.host or "127.0.0.1", "DAGSTER_PG_PORT": str(url.port or 5432),
+            "DAGSTER_PG_USER": url.username or "postgres", "DAGSTER_PG_PASSWORD": url.password or "",
+            "DAGSTER_PG_DB": database}
 
 
 @contextlib.contextmanager
@@ -441,8 +462,7 @@ def measure_ui_backfill(args, env: dict, first: dt.date, last: dt.date, dagster_
     home = DATA_DIR / "dagster_home_ui"
     reset_perfdata_schema(url)
     fresh_dagster_instance("postgres", args.admin_url, ui_db, home)
-    ui_backfill.use_deploy_instance(home)
-    services_env = {**env, **IMAGE_ENV, **ui_backfill.instance_environment(args.admin_url, ui_db),
+    services_env = {**env, **IMAGE_ENV, **dagster_pg_environment(args.admin_url, ui_db),
                     "DAGSTER_HOME": str(home)}
     echo(f"A_ui: {len(assets)} assets ({', '.join(assets)}) over {len(days):,} days, launched through the "
          "webserver, run by the daemon")
@@ -474,7 +494,8 @@ def scale_step(args, params: generate.Params, env: dict, today: dt.date, echo) -
     url, dataset = prepare_dataset(args.admin_url, database, bigger, today, echo, args.regenerate)
     first, last = dataset.first_day, dataset.last_day
     months = month_list(first, last)
-    env = {**env, "LPA_DATABASE_URL": url, "PERFDATA_DATABASE_URL": url, "PERFDATA_START_DATE": first.isoformat()}
+    env = {**env, "LPA_DATABASE_URL": url, "PERFDATA_DATABASE_URL": url, "PERFDATA_START_DATE": first.isoformat(),
+           **dagster_pg_environment(args.admin_url, dagster_db)}
     watched = [database, dagster_db]
     echo(f"history {first} .. {last}: {dataset.applications:,} LPAs ({dataset.events:,} lifecycle events), "
          f"{dataset.feedback:,} feedback forms")
@@ -494,6 +515,25 @@ def scale_step(args, params: generate.Params, env: dict, today: dt.date, echo) -
 
 
 # --- the run ---------------------------------------------------------------------------------
+
+
+def record_run(output: Path, results: dict[str, Measurement], api: dict | None, revision: str,
+               problems: list[str]) -> list[dict]:
+    """This run's headline figures appended to bench/data/history-<report>.jsonl; the last three runs'.
+
+    The targets on A / B are judged over consecutive runs of `make bench` in one checkout
+    (the machine is shared and one run can be lucky), so each run keeps its figures
+    beside the generated data (never committed) and the report shows the last three.
+    """
+    path = DATA_DIR / f"history-{output.stem}.jsonl"
+    entry = {"when": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), "revision": revision,
+             "figures_right": not problems,
+             **{key: round(results[key].seconds, 2) for key in ("A", "B", "A_ui", "E") if key in results}}
+    if api:
+        entry["F_p99_ms"] = round(api["loaded"]["p99_ms"], 1)
+    with path.open("a") as history:
+        history.write(json.dumps(entry) + "\n")
+    return [json.loads(line) for line in path.read_text().splitlines()[-3:]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -524,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
         "DAGSTER_HOME": str(dagster_home),
         "PERFDATA_EXPORT_DIR": str(DATA_DIR / "exports"),  # the publication's export files, not .perfdata/
         "PYTHONPATH": str(REPO),
+        **dagster_pg_environment(args.admin_url, dagster_db),  # deploy/dagster.yaml's database
     }
     for name in ("SIRIUS_BASE_URL", "SIRIUS_CHANNEL_COUNTS_CSV"):
         os.environ.pop(name, None)
@@ -645,10 +686,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.report import render
 
+    history = record_run(args.output, results, api, git_revision(), problems)
     text = render(
         dataset=dataset, machine=machine, results=results, api=api, notes=notes, problems=problems,
         args=args, database=database, revision=git_revision(), load=(load_before, os.getloadavg()),
-        experiments=experiments, scale=scale, ui=ui,
+        experiments=experiments, scale=scale, ui=ui, history=history,
         total_seconds=time.monotonic() - started,
     )
     args.output.write_text(text)

@@ -38,7 +38,7 @@ def _flat(sizes: list[Measurement], base: Measurement) -> bool:
 
 
 def render(*, dataset, machine, results: dict[str, Measurement], api, notes, problems, args, database, revision,
-           load, total_seconds, experiments=(), scale=None, ui=None) -> str:
+           load, total_seconds, experiments=(), scale=None, ui=None, history=()) -> str:
     a, b = results["A"], results["B"]
     lines = [
         "# perfdata benchmark",
@@ -61,7 +61,8 @@ def render(*, dataset, machine, results: dict[str, Measurement], api, notes, pro
         f"{dataset.feedback:,} feedback forms, Sirius counts for every day from the stub on loopback"
         + (f"; reused (generated in {dataset.generated_seconds:.0f} s)" if dataset.reused
            else f"; generated in {dataset.generated_seconds:.0f} s"),
-        f"- Dagster instance: {args.dagster_storage} storage (on PostgreSQL, deploy/dagster.yaml's storages: "
+        f"- Dagster instance: {args.dagster_storage} storage (on PostgreSQL, deploy/dagster.yaml itself: its storages, "
+        "the run queue, the pools, 
         "perfdata's event log), a fresh one for each backfill; "
         "embedded architecture (PERFDATA_DATABASE_URL = LPA_DATABASE_URL)",
         "",
@@ -174,6 +175,7 @@ def render(*, dataset, machine, results: dict[str, Measurement], api, notes, pro
                      f"peak RSS went from {small.max_rss_mb:,.0f} MB to {big.max_rss_mb:,.0f} MB.")
         lines.append("")
 
+    lines += _history_section(history)
     lines += _backfill_section(a, b)
     if ui:
         lines += _ui_section(a, results["A_ui"], ui)
@@ -287,6 +289,30 @@ def _backfill_section(a: Measurement, b: Measurement) -> list[str]:
             "backfill's path: the day index built after the run (`CREATE INDEX CONCURRENTLY`, outside its "
             "transaction), the per-day counts kept by the load itself rather than read again, and Dagster "
             "writing a run's per-partition events as one (its own open work on partition subsets).", ""]
+    return lines
+
+
+def _history_section(history) -> list[str]:
+    """The last three runs of the benchmark in this checkout, this one last: A / B over consecutive runs."""
+    if not history:
+        return []
+    lines = ["## The last runs of `make bench` here", "",
+             "Each run appends its headline figures to `bench/data/history-RESULTS.jsonl` (beside the generated "
+             "data, never committed); the last three, this one last:", "",
+             "| when | code | A | B | A / B | A_ui / A | E | F p99, 4 clients | figures |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for run in history:
+        a, b = run.get("A"), run.get("B")
+        ratio = f"{a / b:.2f}" if a and b else "–"
+        ui = f"{run['A_ui'] / a:.2f}" if run.get("A_ui") and a else "–"
+        lines.append(f"| {run['when']} | {run['revision']} | {_s(a) if a else '–'} | {_s(b) if b else '–'} | "
+                     f"{ratio} | {ui} | {_s(run['E']) if run.get('E') else '–'} | "
+                     f"{str(run['F_p99_ms']) + ' ms' if run.get('F_p99_ms') else '–'} | "
+                     f"{'equal to the floor' if run.get('figures_right') else '**wrong**'} |")
+    met = [run for run in history if run.get("A") and run.get("B") and run["A"] <= A_OVER_B * run["B"]]
+    lines += ["", f"A ≤ {A_OVER_B} × B in {len(met)} of these {len(history)} consecutive runs"
+              + (" (the target: all three)." if len(history) >= 3 else
+                 f" (the target is three consecutive runs: {3 - len(history)} more to go)."), ""]
     return lines
 
 

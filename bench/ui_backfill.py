@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -34,21 +33,7 @@ import sqlalchemy as sa
 from bench.measure import LOG_DIR, REPO
 from perfdata_assets.devtools.loopback import free_port
 
-DEPLOY_INSTANCE = REPO / "deploy" / "dagster.yaml"
 LOCATION = "perfdata"
-
-
-def instance_environment(admin_url: str, dagster_db: str) -> dict[str, str]:
-    """The variables deploy/dagster.yaml reads its database from."""
-    url = sa.engine.make_url(admin_url)
-    return {"DAGSTER_PG_HOST": url.host or "127.0.0.1", "DAGSTER_PG_PORT": str(url.port or 5432),
-            "DAGSTER_PG_USER": url.username or "postgres", "DAGSTER_PG_PASSWORD": url.password or "",
-            "DAGSTER_PG_DB": dagster_db}
-
-
-def use_deploy_instance(home: Path) -> None:
-    """DAGSTER_HOME's dagster.yaml becomes deploy/dagster.yaml, unchanged (its tables are already made)."""
-    shutil.copyfile(DEPLOY_INSTANCE, home / "dagster.yaml")
 
 
 def materialised_assets(admin_url: str, dagster_db: str) -> list[str]:
