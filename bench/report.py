@@ -62,8 +62,7 @@ def render(*, dataset, machine, results: dict[str, Measurement], api, notes, pro
         + (f"; reused (generated in {dataset.generated_seconds:.0f} s)" if dataset.reused
            else f"; generated in {dataset.generated_seconds:.0f} s"),
         f"- Dagster instance: {args.dagster_storage} storage (on PostgreSQL, deploy/dagster.yaml itself: its storages, "
-        "the run queue, the pools, 
-        "perfdata's event log), a fresh one for each backfill; "
+        "the run queue, the pools, perfdata's event log), a fresh one for each backfill; "
         "embedded architecture (PERFDATA_DATABASE_URL = LPA_DATABASE_URL)",
         "",
         "| step | what | wall time | peak RSS (Python) | PostgreSQL backends (peak anonymous) | temp files |",
