@@ -237,6 +237,19 @@ def _case(mapping: dict[str, object]) -> str:
     return f"CASE p.data_type {whens} END"
 
 
+_OPEN_DATA_PARAMS = {"service": SERVICE, "data_types": list(OPEN_DATA_MEASURES)}
+
+
+def open_data_fingerprint(conn: sa.Connection) -> str | None:
+    """A digest of the rows ``open_data_rows`` reads (PostgreSQL; None on SQLite, which has no md5):
+    while it is unchanged, so are the open-data files made from them."""
+    if conn.dialect.name != "postgresql":
+        return None
+    query = sa.text(sql.OPEN_DATA_FINGERPRINT.format(unit=_case(OPEN_DATA_UNITS))).bindparams(
+        sa.bindparam("data_types", expanding=True))
+    return conn.execute(query, _OPEN_DATA_PARAMS).scalar_one()
+
+
 def open_data_rows(conn: sa.Connection) -> list[OpenDataRow]:
     """Every published row, ordered by period_start, period, then OPEN_DATA_MEASURES."""
     query = (
@@ -246,7 +259,7 @@ def open_data_rows(conn: sa.Connection) -> list[OpenDataRow]:
         .columns(period_start=sa.Date, value=sa.Numeric(8, 2), published_at=UTCDateTime,
                  last_restated_at=UTCDateTime)
     )
-    rows = conn.execute(query, {"service": SERVICE, "data_types": list(OPEN_DATA_MEASURES)}).mappings()
+    rows = conn.execute(query, _OPEN_DATA_PARAMS).mappings()
     return [
         OpenDataRow(
             period_start=r["period_start"], period=r["period"], measure=r["data_type"], value=r["value"],

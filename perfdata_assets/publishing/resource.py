@@ -123,6 +123,23 @@ class PerformanceData(dg.ConfigurableResource):
         with self._engine().connect() as conn:
             return published.open_data_rows(conn)
 
+    def open_data_rows_unless(
+        self, fingerprint: str | None
+    ) -> tuple[str | None, list[published.OpenDataRow] | None]:
+        """The publication's fingerprint (``published.open_data_fingerprint``) and its open-data rows,
+        or None for the rows when the fingerprint equals the given one (the caller's files are current).
+
+        Both are read in one snapshot (REPEATABLE READ), so the rows are those the fingerprint is of:
+        a publication committed between the two reads cannot be kept under the older fingerprint.
+        """
+        with self._engine().connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            current = published.open_data_fingerprint(conn)
+            if current is not None and current == fingerprint:
+                return current, None
+            return current, published.open_data_rows(conn)
+
     def ping(self) -> None:
         """Raise if the perfdata database cannot answer ``SELECT 1``."""
         with self._engine().connect() as conn:

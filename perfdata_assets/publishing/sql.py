@@ -180,7 +180,7 @@ SELECT month, channel, total
 # latest restatement, in the file's order. ``{unit}`` and ``{order}`` are the CASE
 # expressions of ``published.OPEN_DATA_UNITS`` (one table of measures, so the file's
 # units and order come from the database with the rows).
-OPEN_DATA_ROWS = """
+OPEN_DATA_SELECT = """
 SELECT p.period_start, p.period, p.data_type, p.value, p.numerator, p.denominator, p.published_at,
        {unit} AS unit, r.last_restated_at
   FROM perfdata.published_kpis p
@@ -190,5 +190,13 @@ SELECT p.period_start, p.period, p.data_type, p.value, p.numerator, p.denominato
     ON r.period_start = p.period_start AND r.period = p.period
    AND r.service = p.service AND r.data_type = p.data_type
  WHERE p.service = :service AND p.data_type IN :data_types
- ORDER BY p.period_start, p.period, {order}
+"""
+OPEN_DATA_ROWS = OPEN_DATA_SELECT + " ORDER BY p.period_start, p.period, {order}\n"
+
+# A digest of those rows, every column as the database holds it (PostgreSQL): equal digests, equal
+# files. Any write that changes a row changes it, a change in the same second as the last publication
+# or a hand-made UPDATE too, which a count and max(published_at) would miss.
+OPEN_DATA_FINGERPRINT = f"""
+SELECT count(*) || ':' || coalesce(md5(string_agg(q::text, ';' ORDER BY q.period_start, q.period, q.data_type)), '')
+  FROM ({OPEN_DATA_SELECT}) q
 """

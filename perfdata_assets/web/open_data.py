@@ -2,7 +2,8 @@
 
 These are published figures, listed on data.gov.uk, so anyone may fetch them (a
 browser on another site too: ``Access-Control-Allow-Origin: *``). Both answers are
-the bytes the export asset writes, made from the publication when asked, and carry
+the bytes the export asset writes, made from the publication (and made again only when
+a digest of its rows, read on every request, changes: never stale), and carry
 an ``ETag`` (a hash of those bytes) and ``Last-Modified`` (when the publication last
 changed, the metadata's ``dc:modified``): a harvester that sends ``If-None-Match``
 (or ``If-Modified-Since``) gets a 304 until a figure changes. The CSV's answer
@@ -14,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import hashlib
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Header, Response
 
@@ -76,13 +78,47 @@ NOT_MODIFIED = {304: {"description": "Not modified: the If-None-Match (or If-Mod
                       "headers": CONDITIONAL_HEADERS}}
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """The open-data files as made from the publication whose fingerprint this is."""
+
+    fingerprint: str | None
+    files: dict[str, bytes]
+    modified: dt.datetime | None
+
+
+class RenderedFiles:
+    """The files of the current publication, made again only when its fingerprint changes.
+
+    Each request reads the fingerprint (one small query, a digest computed in the
+    database) and keeps the files made for it while it is unchanged, so a restated
+    figure is served by the very next request, never a stale file. One entry only:
+    memory does not grow. Without a fingerprint (SQLite) the files are made every time.
+    """
+
+    def __init__(self, performance: PerformanceData) -> None:
+        self._performance = performance
+        self._last: Rendered | None = None  # replaced whole, so threads never see half of one
+
+    def current(self) -> Rendered:
+        last = self._last
+        fingerprint, rows = self._performance.open_data_rows_unless(None if last is None else last.fingerprint)
+        if rows is None and last is not None:
+            return last
+        rendered = Rendered(fingerprint, open_data.files(rows), open_data.last_modified(rows))
+        if fingerprint is not None:
+            self._last = rendered
+        return rendered
+
+
 def open_data_router(performance: PerformanceData) -> APIRouter:
     """The two open routes; the app adds them without the bearer token."""
     router = APIRouter(tags=["open data"])
+    rendered = RenderedFiles(performance)
 
     def files() -> tuple[dict[str, bytes], dt.datetime | None]:
-        rows = performance.open_data_rows()
-        return open_data.files(rows), open_data.last_modified(rows)
+        current = rendered.current()
+        return current.files, current.modified
 
     @router.get(
         CSV_PATH,

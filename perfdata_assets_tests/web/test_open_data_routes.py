@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from perfdata_assets.publishing.assets import publish
-from perfdata_assets_tests.publishing.fixtures import MONTHS, seed_publication
+from perfdata_assets.web import open_data as web_open_data
+from perfdata_assets_tests.publishing.fixtures import MONTHS, PUBLISHED_AT, seed_publication
 from perfdata_assets_tests.support import running_server
 from perfdata_assets_tests.web.conftest import AUTH, app_for
 
@@ -90,6 +91,59 @@ def test_a_restatement_changes_the_etag_and_last_modified(backend):
         assert "2024-03-01,month,completion-rate-percent,100.00,3,3,percent,2024-04-05\r\n" in after.text
         metadata = client.get(METADATA_URL).json()
         assert metadata["dc:modified"]["@value"] == "2024-04-05T09:00:00Z"
+
+
+def _counting_renderings(monkeypatch) -> list[int]:
+    """Count the makings of the files behind the routes (the publication's rows into CSV and metadata)."""
+    made: list[int] = []
+    make = web_open_data.open_data.files
+
+    def counted(rows):
+        made.append(len(rows))
+        return make(rows)
+
+    monkeypatch.setattr(web_open_data.open_data, "files", counted)
+    return made
+
+
+def test_a_republication_in_the_same_second_is_served_by_the_next_request(backend, monkeypatch):
+    """The files kept between requests are never stale: a figure republished with the same published_at,
+    the same row count and no restatement (only its counts changed) is in the very next answer."""
+    seed_publication(backend)
+    made = _counting_renderings(monkeypatch)
+    with TestClient(app_for(backend)) as client:
+        before = client.get(CSV_URL)
+        assert "2024-01-01,month,completion-rate-percent,75.00,150,200,percent,\r\n" in before.text
+        with backend.dbs.perfdata.begin() as conn:
+            conn.execute(sa.text("UPDATE perfdata.completion_rate SET created = 300, started = 400 "
+                                 "WHERE month = '2024-01-01'"))
+            publish(conn, [MONTHS[0]], PUBLISHED_AT, run_id="run-1")
+        after = client.get(CSV_URL, headers={"If-None-Match": before.headers["etag"]})
+        assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
+        assert "2024-01-01,month,completion-rate-percent,75.00,300,400,percent,\r\n" in after.text
+        assert after.headers["last-modified"] == LAST_MODIFIED  # the same second: only the rows tell
+        assert len(made) == 2
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_unchanged_requests_reuse_the_files_made_for_the_publication(backend, monkeypatch):
+    seed_publication(backend)
+    made = _counting_renderings(monkeypatch)
+    with TestClient(app_for(backend)) as client:
+        first = client.get(CSV_URL)
+        for _ in range(3):
+            assert client.get(CSV_URL).content == first.content
+            assert client.get(METADATA_URL).status_code == 200
+            assert client.get(CSV_URL, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+        assert made == [len(first.text.splitlines()) - 1]  # made once, from every published row
+        with backend.dbs.perfdata.begin() as conn:
+            conn.execute(sa.text("UPDATE perfdata.completion_rate SET created = 3, completion_rate_percent = 100.00 "
+                                 "WHERE month = '2024-03-01'"))
+            publish(conn, [MONTHS[2]], dt.datetime(2024, 4, 5, 9, 0, tzinfo=dt.timezone.utc), run_id="run-1")
+        restated = client.get(CSV_URL)
+        assert "2024-03-01,month,completion-rate-percent,100.00,3,3,percent,2024-04-05\r\n" in restated.text
+        assert client.get(CSV_URL).content == restated.content
+        assert len(made) == 2
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
