@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-import boto3
 import botocore.config
 import botocore.exceptions
 
@@ -53,6 +52,8 @@ def s3_client(max_attempts: int = 5, connect_timeout: float = 5, read_timeout: f
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
     )
+    import boto3  # here, not at the top: loading the definitions (every run) does not need it
+
     return boto3.session.Session().client("s3", config=config)
 
 

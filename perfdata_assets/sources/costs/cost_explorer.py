@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-import boto3
 import botocore.config
 import botocore.exceptions
 
@@ -154,6 +153,8 @@ def _month_result(result: object, first: dt.date, end: dt.date, where: str) -> A
 
 
 def _client(settings: CostExplorerSettings):  # noqa: ANN202 (boto3 clients are generated classes)
+    import boto3  # here, not at the top: loading the definitions (every run) does not need it
+
     config = botocore.config.Config(
         # total_max_attempts counts the first attempt too; standard mode retries throttling and 5xx.
         retries={"mode": "standard", "total_max_attempts": settings.max_attempts},

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-import boto3
+import botocore.session
 import dagster as dg
 import requests
 from botocore.auth import SigV4Auth
@@ -154,7 +154,9 @@ def default_chain_credentials() -> Credentials:
     at all fails within about 2 s rather than hanging.
     """
     try:
-        credentials = boto3.Session().get_credentials()
+        # botocore's session: the chain boto3.Session().get_credentials() hands to, without
+        # importing boto3 (its resources and S3 transfer manager) into every nightly run.
+        credentials = botocore.session.Session().get_credentials()
     except (BotoCoreError, ClientError, OSError) as exc:
         raise _credential_chain_error(exc) from None
     if credentials is None:

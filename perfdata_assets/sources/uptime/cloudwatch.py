@@ -19,7 +19,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import boto3
 import botocore.config
 import botocore.exceptions
 
@@ -170,6 +169,8 @@ def fetch_health_check_days(
 
 
 def _client(settings: CloudWatchSettings):  # noqa: ANN202 (boto3 clients are generated classes)
+    import boto3  # here, not at the top: loading the definitions (every run) does not need it
+
     config = botocore.config.Config(
         # total_max_attempts counts the first attempt too (botocore's max_attempts counts retries only).
         retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
