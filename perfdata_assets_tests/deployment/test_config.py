@@ -84,8 +84,10 @@ def test_production_instance_config_is_valid_and_reads_postgres_settings_from_th
     assert raw["event_log_storage"]["config"]["postgres_db"] == pg == raw["schedule_storage"]["config"]["postgres_db"]
     assert (raw["event_log_storage"]["module"], raw["event_log_storage"]["class"]) == (
         "perfdata_assets.event_log", "BatchedPostgresEventLogStorage")
-    assert (raw["run_storage"]["module"], raw["schedule_storage"]["module"]) == (
-        "dagster_postgres.run_storage", "dagster_postgres.schedule_storage")
+    # The run and schedule storages are dagster-postgres's, pooled in every process (run_storage.py).
+    assert [(raw[s]["module"], raw[s]["class"]) for s in ("run_storage", "schedule_storage")] == [
+        ("perfdata_assets.run_storage", "PooledPostgresRunStorage"),
+        ("perfdata_assets.run_storage", "PooledPostgresScheduleStorage")]
     assert {key: pg[key] for key in PG_VARIABLES} == {key: {"env": var} for key, var in PG_VARIABLES.items()}
     assert pg["scheme"] == "postgresql+psycopg2"
     assert raw["concurrency"]["pools"] == {"default_limit": 1, "granularity": "op"}

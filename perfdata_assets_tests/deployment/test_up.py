@@ -163,9 +163,9 @@ def test_up_refuses_an_unreachable_instance_database(tmp_path: Path):
 
 
 def test_instance_storage_is_on_postgresql(stack: Stack):
-    assert type(stack.instance.run_storage).__name__ == "PostgresRunStorage"
+    assert type(stack.instance.run_storage).__name__ == "PooledPostgresRunStorage"
     assert type(stack.instance.event_log_storage).__name__ == "BatchedPostgresEventLogStorage"
-    assert type(stack.instance.schedule_storage).__name__ == "PostgresScheduleStorage"
+    assert type(stack.instance.schedule_storage).__name__ == "PooledPostgresScheduleStorage"
     assert type(stack.instance.run_coordinator).__name__ == "QueuedRunCoordinator"
     tables = {row[0] for row in stack.sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
     assert {"runs", "event_logs", "jobs", "job_ticks", "daemon_heartbeats", "concurrency_limits"} <= tables
