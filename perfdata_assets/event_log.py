@@ -9,11 +9,18 @@ its own connection. That was the largest part of `perfdata backfill`'s own cost
 beyond its SQL.
 
 This storage writes such a batch as dagster-postgres writes a batch of
-materialisations: one multi-row INSERT of the same rows, then, in one index
-transaction, the asset-index update for the last planned event of each asset (the
-value each asset's row would have ended with, one event at a time). The per-partition
-planned events themselves are all kept, so a failed backfill's partitions still show
-as failed in the UI. Every other event and batch goes to dagster-postgres unchanged.
+materialisations: multi-row INSERTs of the same rows, then the asset-index update for
+the last planned event of each asset (the value each asset's row would have ended
+with, one event at a time). The per-partition planned events themselves are all kept,
+so a failed backfill's partitions still show as failed in the UI.
+
+A batch of materialisations (a step's, all its partitions: the image sets
+DAGSTER_EVENT_BATCH_SIZE above any step's) gets the same rows as dagster-postgres
+writes, but each batch, planned or materialised, is one transaction of INSERTs of
+ROWS_PER_INSERT rows: the backfill daemon sees all of a step's days done or none,
+so it asks for the monthly KPIs once rather than once per slice, and the statement
+being built stays the same size however long the history. Every other event and
+batch goes to dagster-postgres unchanged.
 
 It also keeps its connections open in a small pool, as dagster-postgres does for
 dagster-webserver: by default each event is written on a new connection, which was
@@ -38,6 +45,12 @@ from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 
 PLANNED = dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+MATERIALIZATION = dg.DagsterEventType.ASSET_MATERIALIZATION
+# Rows per INSERT statement. A batch (a run's planned events, a step's materialisations: all of
+# them, DAGSTER_EVENT_BATCH_SIZE being larger than any step's partitions) is written in
+# statements of this many, in one transaction: the daemon sees all of it or none, and the
+# statement being built stays the same size whatever the history's length.
+ROWS_PER_INSERT = 1000
 # Connections opened beyond the one kept open, and closed again when returned: the daemon's
 # threads (schedules, sensors, the run queue, monitoring) can each be writing at once, and
 # a pool that ran out would make one wait (dagster-postgres's own engine has no limit).
@@ -64,33 +77,48 @@ class BatchedPostgresEventLogStorage(PostgresEventLogStorage):
         )
 
     def store_event_batch(self, events: Sequence[dg.EventLogEntry]) -> None:
-        # In order: each stretch of consecutive planned materialisations in one INSERT, anything
-        # else (a check's planned evaluation, a materialisation batch) as dagster-postgres writes it.
-        for planned, stretch in itertools.groupby(events, key=_is_planned_materialisation):
+        # In order: each stretch of consecutive planned materialisations, and each stretch of
+        # materialisations, in one transaction; anything else (a check's planned evaluation, an
+        # observation) as dagster-postgres writes it.
+        for kind, stretch in itertools.groupby(events, key=_batched_kind):
             stretch = list(stretch)
-            if planned and len(stretch) > 1:
-                self._store_planned_materialisations(stretch)
+            if kind is not None and len(stretch) > 1:
+                self._store_asset_events(stretch, kind)
             else:
                 super().store_event_batch(stretch)
 
-    def _store_planned_materialisations(self, events: list[dg.EventLogEntry]) -> None:
-        # No NOTIFY, as in dagster-postgres's own batch path: nothing listens since 1.x (its comment).
-        with self._connect() as conn:
-            rows = conn.execute(
-                self.prepare_insert_event_batch(events).returning(SqlEventLogStorageTable.c.id)
-            ).fetchall()
-        event_ids = [int(row[0]) for row in rows]
-        last_of_asset: dict[dg.AssetKey, tuple[dg.EventLogEntry, int]] = {}
-        for event, event_id in zip(events, event_ids):
-            last_of_asset[event.get_dagster_event().asset_key] = (event, event_id)
+    def _store_asset_events(self, events: list[dg.EventLogEntry], kind: dg.DagsterEventType) -> None:
+        """The rows dagster-postgres writes for such a batch, all in one transaction.
+
+        dagster-postgres inserts a materialisation batch in one statement and commits it
+        before the asset index; planned events it writes one at a time. Here both are
+        inserted ROWS_PER_INSERT at a time and committed together with their tags and the
+        asset index: a backfill daemon reading between two statements sees nothing yet.
+        No NOTIFY, as in dagster-postgres's own batch path (nothing listens since 1.x).
+        """
         with self.index_transaction() as conn:
+            event_ids: list[int] = []
+            for start in range(0, len(events), ROWS_PER_INSERT):
+                insert = self.prepare_insert_event_batch(events[start:start + ROWS_PER_INSERT])
+                event_ids += [int(row[0]) for row in conn.execute(insert.returning(SqlEventLogStorageTable.c.id))]
             self._store_asset_event_tags(conn, events, event_ids)
-            for event, event_id in last_of_asset.values():
-                self._store_asset_event(conn, event, event_id)
+            if kind == PLANNED:
+                # The value each asset's index row would have ended with, one event at a time.
+                last_of_asset: dict[dg.AssetKey, tuple[dg.EventLogEntry, int]] = {}
+                for event, event_id in zip(events, event_ids):
+                    last_of_asset[event.get_dagster_event().asset_key] = (event, event_id)
+                for event, event_id in last_of_asset.values():
+                    self._store_asset_event(conn, event, event_id)
+            else:
+                # As dagster-postgres's batch path: the index takes the batch's last event.
+                self._store_asset_event(conn, events[-1], event_ids[-1])
 
 
-def _is_planned_materialisation(event: dg.EventLogEntry) -> bool:
-    return event.is_dagster_event and event.dagster_event_type == PLANNED
+def _batched_kind(event: dg.EventLogEntry) -> dg.DagsterEventType | None:
+    """PLANNED or MATERIALIZATION for the events written here in one transaction, else None."""
+    if event.is_dagster_event and event.dagster_event_type in (PLANNED, MATERIALIZATION):
+        return event.dagster_event_type
+    return None
 
 
 # The asset events Dagster hands to store_event_batch that the SQLite event log stores

@@ -12,6 +12,7 @@ import dagster_postgres
 import pytest
 import sqlalchemy as sa
 
+from perfdata_assets import event_log
 from perfdata_assets.event_log import BatchedPostgresEventLogStorage
 from perfdata_assets.instance import EVENT_BATCH_SIZE
 from perfdata_assets_tests.event_log_runs import (
@@ -76,10 +77,13 @@ def second_postgres_url(postgres_url):
     admin.dispose()
 
 
-def test_planned_events_in_one_insert_are_what_dagster_postgres_writes(
-    tmp_path, postgres_url, second_postgres_url, monkeypatch
+# As shipped, and with a statement of 7 rows, so that each batch (60 days an asset) takes several.
+@pytest.mark.parametrize("rows_per_insert", [event_log.ROWS_PER_INSERT, 7])
+def test_batches_in_one_transaction_are_what_dagster_postgres_writes(
+    tmp_path, postgres_url, second_postgres_url, monkeypatch, rows_per_insert
 ):
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)  # what the image and `perfdata backfill` set
+    monkeypatch.setattr(event_log, "ROWS_PER_INSERT", rows_per_insert)
     seen = {}
     for name, url, module, cls in [
         ("shipped", postgres_url, "dagster_postgres.event_log", "PostgresEventLogStorage"),
@@ -101,6 +105,16 @@ def test_planned_events_in_one_insert_are_what_dagster_postgres_writes(
             assert len(planned_alone) == (4 * len(KEYS) if name == "shipped" else 0), name
 
     assert seen["batched"][-1]["planned"] == [(run, key) for run in (0, 1) for key in KEYS]
+    # Each run's batch of an asset's events was one transaction, however many statements.
+    engine = sa.create_engine(second_postgres_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        transactions = conn.exec_driver_sql(
+            "SELECT run_id, asset_key, dagster_event_type, count(*), count(DISTINCT xmin::text) FROM event_logs "
+            "WHERE dagster_event_type IN ('ASSET_MATERIALIZATION', 'ASSET_MATERIALIZATION_PLANNED') "
+            "GROUP BY 1, 2, 3").all()
+    engine.dispose()
+    assert transactions and all(row[4] == 1 for row in transactions), transactions
+    assert any(row[3] > rows_per_insert for row in transactions) or rows_per_insert > 60
     for after, (batched, shipped) in enumerate(zip(seen["batched"], seen["shipped"])):
         for part in shipped:
             assert batched[part] == shipped[part], (f"after run {after}", part)
