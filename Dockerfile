@@ -24,7 +24,7 @@ ENV PYTHONUNBUFFERED=1 \
     DAGSTER_EVENT_BATCH_SIZE=100000
 
 # DAGSTER_EVENT_BATCH_SIZE: a step's materialisations go to the event log in one
-# statement, not one each (a 5-year backfill writes one per day and asset:
+# transaction, not one each (a 5-year backfill writes one per day and asset:
 # bench/RESULTS.md), so the daemon sees all of a step's partitions done or none
 # (perfdata_assets/instance.py). `perfdata backfill` sets it too.
 

@@ -30,7 +30,7 @@ export DAGSTER_PG_PORT=${DAGSTER_PG_PORT:-5432}
 export DAGSTER_PG_USER=${DAGSTER_PG_USER:-postgres}
 export DAGSTER_PG_PASSWORD=${DAGSTER_PG_PASSWORD:-}
 export DAGSTER_PG_DB=${DAGSTER_PG_DB:-perfdata_dagster}
-# As the image: a step's materialisation events in one statement (perfdata_assets/instance.py).
+# As the image: a step's materialisation events handed over together (perfdata_assets/instance.py).
 export DAGSTER_EVENT_BATCH_SIZE=${DAGSTER_EVENT_BATCH_SIZE:-100000}
 
 home=${PERFDATA_UP_HOME:-$ROOT/.perfdata/dagster_home_postgres}

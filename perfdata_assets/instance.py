@@ -64,7 +64,7 @@ def get_instance() -> dg.DagsterInstance:
 
 # Dagster's own switch: a step's materialisation events are handed to the event log
 # together, up to this many, rather than each alone. More than any step's partitions
-# (a century of days), so they are one INSERT: the backfill daemon sees all of a
+# (a century of days), so they are one transaction (event_log.py): the backfill daemon sees all of a
 # step's days done or none, and starts the monthly runs once, not for each slice
 # of 1,000 days as it did (bench/RESULTS.md, "Where A_ui's time goes").
 EVENT_BATCH_SIZE = "100000"
