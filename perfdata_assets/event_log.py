@@ -57,24 +57,31 @@ ROWS_PER_INSERT = 1000
 MAX_OVERFLOW = 10
 
 
-class BatchedPostgresEventLogStorage(PostgresEventLogStorage):
-    """dagster-postgres's event log, with a batch of planned materialisations written in one INSERT."""
+class PooledConnections:
+    """Mixin for a dagster-postgres storage: its connections kept in a small pool in every process.
+
+    One open connection (and more under load) instead of a new one for every event or
+    query: dagster-postgres's own setting for dagster-webserver, the same here for every
+    run and the daemon. No statement timeout, as with dagster-postgres's default engine.
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # One open connection (and more under load) instead of a new one for every event:
-        # dagster-postgres's own setting for dagster-webserver, the same here for every run and
-        # the daemon. No statement timeout, as with dagster-postgres's default engine.
         self.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=MAX_OVERFLOW)
 
     @classmethod
-    def from_config_value(cls, inst_data, config_value: Mapping[str, Any]) -> "BatchedPostgresEventLogStorage":
+    def from_config_value(cls, inst_data, config_value: Mapping[str, Any]):
+        # dagster-postgres's own builds its base class by name; this builds the subclass.
         return cls(
             inst_data=inst_data,
             postgres_url=pg_url_from_config(config_value),
             should_autocreate_tables=config_value.get("should_autocreate_tables", True),
             token_provider=get_token_provider_from_config(config_value),
         )
+
+
+class BatchedPostgresEventLogStorage(PooledConnections, PostgresEventLogStorage):
+    """dagster-postgres's event log, a batch of planned events or materialisations in one transaction."""
 
     def store_event_batch(self, events: Sequence[dg.EventLogEntry]) -> None:
         # In order: each stretch of consecutive planned materialisations, and each stretch of

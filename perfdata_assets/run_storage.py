@@ -12,44 +12,15 @@ only the connections differ. Configured through Dagster's own extension points
 dagster-postgres 0.29.27 (README, "Dagster internals").
 """
 
-from collections.abc import Mapping
-from typing import Any
-
 from dagster_postgres.run_storage import PostgresRunStorage
 from dagster_postgres.schedule_storage import PostgresScheduleStorage
-from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 
-from perfdata_assets.event_log import MAX_OVERFLOW
-
-
-def _storage_kwargs(inst_data, config_value: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "inst_data": inst_data,
-        "postgres_url": pg_url_from_config(config_value),
-        "should_autocreate_tables": config_value.get("should_autocreate_tables", True),
-        "token_provider": get_token_provider_from_config(config_value),
-    }
+from perfdata_assets.event_log import PooledConnections
 
 
-class PooledPostgresRunStorage(PostgresRunStorage):
+class PooledPostgresRunStorage(PooledConnections, PostgresRunStorage):
     """dagster-postgres's run storage, its connections pooled in every process."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=MAX_OVERFLOW)
 
-    @classmethod
-    def from_config_value(cls, inst_data, config_value: Mapping[str, Any]) -> "PooledPostgresRunStorage":
-        return cls(**_storage_kwargs(inst_data, config_value))
-
-
-class PooledPostgresScheduleStorage(PostgresScheduleStorage):
+class PooledPostgresScheduleStorage(PooledConnections, PostgresScheduleStorage):
     """dagster-postgres's schedule storage, its connections pooled in every process."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=MAX_OVERFLOW)
-
-    @classmethod
-    def from_config_value(cls, inst_data, config_value: Mapping[str, Any]) -> "PooledPostgresScheduleStorage":
-        return cls(**_storage_kwargs(inst_data, config_value))
