@@ -47,7 +47,7 @@ import sqlalchemy as sa
 from bench import generate
 from bench.measure import DATA_DIR, REPO, Measurement, StepFailed, run_command, run_step
 from bench.report import OPEN_DATA_CSV
-from perfdata_assets.devtools.loopback import free_port
+from perfdata_assets.devtools.loopback import free_port, restored_environment
 
 KPIS = {
     "user_satisfaction": ("responses", "very_dissatisfied", "dissatisfied", "neither", "satisfied", "very_satisfied",
@@ -176,10 +176,9 @@ def fresh_dagster_instance(storage: str, admin_url: str, database: str, home: Pa
                            event_log: str = "perfdata") -> None:
     """A new, empty Dagster instance: its own PostgreSQL database (as production) or SQLite files.
 
-    On PostgreSQL its dagster.yaml is deploy/dagster.yaml itself (dagster-postgres's run and
-    schedule storages, perfdata's event log, the run queue, the pools), reading the database
-    from DAGSTER_PG_* (``dagster_pg_environment``); with ``event_log="dagster-postgres"``,
-    for the experiments, the same storages but dagster-postgres's own event log.
+    On PostgreSQL its dagster.yaml is deploy/dagster.yaml itself (perfdata's storages, the run
+    queue, the pools), reading the database from DAGSTER_PG_* (``dagster_pg_environment``);
+    with ``event_log="dagster-postgres"``, for the experiments, dagster-postgres's own storages.
     """
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
@@ -194,32 +193,29 @@ def fresh_dagster_instance(storage: str, admin_url: str, database: str, home: Pa
         url = sa.engine.make_url(admin_url)
         db = (f"{{postgres_db: {{scheme: postgresql+psycopg2, hostname: {url.host}, port: {url.port or 5432}, "
               f"username: {url.username}, password: '{url.password or ''}', db_name: {database}}}}}")
-        event_log_class = ("perfdata_assets.event_log, class: BatchedPostgresEventLogStorage" if event_log == "perfdata"
-                           else "dagster_postgres.event_log, class: PostgresEventLogStorage")
+        # Only the experiments' instance: dagster-postgres's own storages.
         config += (
             f"run_storage: {{module: dagster_postgres.run_storage, class: PostgresRunStorage, config: {db}}}\n"
-            f"event_log_storage: {{module: {event_log_class}, config: {db}}}\n"
+            f"event_log_storage: {{module: dagster_postgres.event_log, class: PostgresEventLogStorage, "
+            f"config: {db}}}\n"
             f"schedule_storage: {{module: dagster_postgres.schedule_storage, class: PostgresScheduleStorage, "
             f"config: {db}}}\n"
         )
-    (home / "dagster.yaml").write_text(config)
     if storage == "postgres" and event_log == "perfdata":
-        # The production instance config, as it is (the tables are made below through the storages above,
-        # which are the same).
+        # The production instance config, as it is.
         shutil.copyfile(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    else:
+        (home / "dagster.yaml").write_text(config)
     # Dagster creates its tables on first use (0.7 s on PostgreSQL): a production instance has
     # them already, so they are made here, before any measured step.
     import dagster as dg
 
-    with contextlib.ExitStack() as stack:
-        saved = {k: os.environ.get(k) for k in ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER",
-                                                "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB")}
-        stack.callback(lambda: [os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-                                for k, v in saved.items()])
+    pg_environment = dagster_pg_environment(admin_url, database)
+    with restored_environment(*pg_environment):
         if storage == "postgres":
-            os.environ.update(dagster_pg_environment(admin_url, database))
-        instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))
-        instance.get_runs(limit=1)
+            os.environ.update(pg_environment)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            instance.get_runs(limit=1)
 
 
 def dagster_pg_environment(admin_url: str, database: str) -> dict[str, str]:
@@ -688,10 +684,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.report import render
 
-    history = record_run(args.output, results, api, git_revision(), problems)
+    revision = git_revision()
+    history = record_run(args.output, results, api, revision, problems)
     text = render(
         dataset=dataset, machine=machine, results=results, api=api, notes=notes, problems=problems,
-        args=args, database=database, revision=git_revision(), load=(load_before, os.getloadavg()),
+        args=args, database=database, revision=revision, load=(load_before, os.getloadavg()),
         experiments=experiments, scale=scale, ui=ui, history=history,
         total_seconds=time.monotonic() - started,
     )

@@ -118,11 +118,6 @@ class PerformanceData(dg.ConfigurableResource):
         with self._engine().connect() as conn:
             return published.channel_totals(conn, month)
 
-    def open_data_rows(self) -> list[published.OpenDataRow]:
-        """Every published row as a line of the open-data CSV (kpis.md section 7), in its order."""
-        with self._engine().connect() as conn:
-            return published.open_data_rows(conn)
-
     def open_data_rows_unless(
         self, fingerprint: str | None
     ) -> tuple[str | None, list[published.OpenDataRow] | None]:
